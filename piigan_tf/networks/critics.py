@@ -1,0 +1,54 @@
+"""WGAN-GP critics: local (on the hole box) and global (on the whole image)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class Critic(keras.Model):
+    """Stack of ``dconv`` (5x5 conv, stride 2, SAME, leaky ReLU 0.2), flatten, Dense(1).
+
+    Args:
+        multipliers: channel multipliers of the four convs (x64): local critic
+            (1, 2, 4, 8), global critic (1, 2, 4, 4).
+        input_hw: (h, w) of the input, fixed because of the dense layer.
+        name: ``discriminator_local`` or ``discriminator_global``.
+        fc_name: ``dout_local_fc`` or ``dout_global_fc`` (reference names).
+    """
+
+    def __init__(self, multipliers, input_hw, name: str, fc_name: str, cnum: int = 64,
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.multipliers = tuple(multipliers)
+        self.input_hw = tuple(int(v) for v in input_hw)
+        self.fc_name = fc_name
+        self.cnum = cnum
+        self.convs = [
+            keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}")
+            for i, m in enumerate(self.multipliers)
+        ]
+        self.fc = keras.layers.Dense(1, name=fc_name)
+
+    def build(self, input_shape):
+        self.call(tf.zeros([1, *self.input_hw, 3]))
+
+    def call(self, images):
+        """images: [B, h, w, 3] in [-1, 1] -> scores [B, 1] (float32)."""
+        x = tf.cast(images, self.compute_dtype)
+        for conv in self.convs:
+            x = tf.nn.leaky_relu(conv(x), 0.2)
+        x = tf.reshape(x, [tf.shape(x)[0], -1])
+        return tf.cast(self.fc(x), "float32")
+
+    def get_config(self):
+        return {"multipliers": self.multipliers, "input_hw": self.input_hw, "name": self.name,
+                "fc_name": self.fc_name, "cnum": self.cnum}
+
+
+def local_critic(box_hw=(64, 64)) -> Critic:
+    return Critic((1, 2, 4, 8), box_hw, "discriminator_local", "dout_local_fc")
+
+
+def global_critic(img_hw=(128, 128)) -> Critic:
+    return Critic((1, 2, 4, 4), img_hw, "discriminator_global", "dout_global_fc")

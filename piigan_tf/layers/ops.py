@@ -9,15 +9,35 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def align_corners_indices(in_size, out_size) -> tf.Tensor:
+    """Source indices of an align-corners nearest resize along one axis.
+
+    Reproduces TensorFlow's ``ResizeNearestNeighbor(align_corners=True)``
+    bit for bit: ``scale = float32(in - 1) / float32(out - 1)``, source index
+    ``min(roundf(o * scale), in - 1)`` with ``roundf`` rounding halves away
+    from zero (``tf.round`` would round them to even).
+    """
+    in_size = tf.convert_to_tensor(in_size, tf.int32)
+    out_size = tf.convert_to_tensor(out_size, tf.int32)
+    scale = tf.where(out_size > 1,
+                     tf.cast(in_size - 1, tf.float32) / tf.cast(tf.maximum(out_size - 1, 1), tf.float32),
+                     0.0)
+    pos = tf.cast(tf.range(out_size), tf.float32) * scale
+    low = tf.floor(pos)
+    idx = tf.cast(low, tf.int32) + tf.cast(pos - low >= 0.5, tf.int32)
+    return tf.minimum(idx, in_size - 1)
+
+
 def resize_nearest(x: tf.Tensor, size) -> tf.Tensor:
     """Nearest-neighbour resize with ``align_corners=True``, as the reference.
 
     neuralgym's ``resize`` (used for every nearest resize in PiiGAN) passes
     ``align_corners=True``: output index ``o`` reads source index
     ``round(o * (in - 1) / (out - 1))``. For 128 -> 64 that is rows 0, 2, ..., 62,
-    then 65, 67, ..., 127 -- not ``x[::2]``. ``ResizeNearestNeighbor`` is a core
-    op (XLA and TF Serving run it), so we call it (through ``tf.raw_ops``, as
-    the public v1 wrapper is deprecated) rather than re-deriving the indices.
+    then 65, 67, ..., 127 -- not ``x[::2]``. Written as two gathers rather than
+    the ``ResizeNearestNeighbor`` op: same values (tested against the op), but
+    its gradient is a plain scatter-add that XLA compiles, whereas
+    ``ResizeNearestNeighborGrad`` has no XLA kernel.
 
     Args:
         x: [B, H, W, C] tensor.
@@ -26,9 +46,10 @@ def resize_nearest(x: tf.Tensor, size) -> tf.Tensor:
     Returns:
         [B, out_h, out_w, C] tensor of x's dtype.
     """
-    size = tf.cast(tf.stack([size[0], size[1]]), tf.int32)
-    return tf.raw_ops.ResizeNearestNeighbor(images=x, size=size, align_corners=True,
-                                            half_pixel_centers=False)
+    shape = tf.shape(x)
+    rows = align_corners_indices(shape[1], size[0])
+    cols = align_corners_indices(shape[2], size[1])
+    return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
 
 
 def upsample2x(x: tf.Tensor) -> tf.Tensor:

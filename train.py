@@ -1,0 +1,111 @@
+"""Train PiiGAN.
+
+Examples:
+    python train.py --preset quick                 # embedded sample set, a few minutes on CPU
+    python train.py --dataset mauflex              # data/mauflex/{train,val}.flist
+    python train.py --dataset /path/to/images      # any folder of images
+    python train.py --dataset celeba --set TRAIN_SPE=1000 --set MASK_TYPE=free_form
+    python train.py --summary                      # parameter counts, then exit
+
+Training resumes automatically from the latest checkpoint in
+checkpoints/<dataset>/ (use --fresh to start over). Ctrl-C saves a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[1], epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None,
+                   help="YAML config (default: setting.yml at the repository root)")
+    p.add_argument("--preset", default=None,
+                   help="small configurations of the full architecture: quick (README "
+                        "quickstart, ~3 min on 2 CPU cores), tiny (unit tests)")
+    p.add_argument("--dataset", default=None,
+                   help="celeba | celebahq | plantvillage | mauflex | sample | a folder of "
+                        "images | a .flist file")
+    p.add_argument("--batch_size", type=int, default=None, help="BATCH_SIZE (reference: 13)")
+    p.add_argument("--max_iters", type=int, default=None,
+                   help="stop after this many generator steps (MAX_ITERS)")
+    p.add_argument("--checkpoint_dir", default=None,
+                   help="checkpoint folder (default: checkpoints/<dataset>)")
+    p.add_argument("--log_dir", default=None, help="TensorBoard folder (default: logs/<dataset>)")
+    p.add_argument("--seed", type=int, default=None, help="SEED for data order, masks and noise")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set TRAIN_SPE=500 (repeatable)")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore and delete existing checkpoints in the checkpoint folder")
+    p.add_argument("--summary", action="store_true",
+                   help="print each network's parameter count and exit")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic TF ops (bit-identical reruns on CPU; slower)")
+    p.add_argument("--jit_compile", action="store_true", help="compile the train step with XLA")
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return p
+
+
+def resolve(args) -> "Config":  # noqa: F821 - imported lazily
+    from piigan_tf.config import load_config, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    for key, value in (("DATASET", args.dataset), ("BATCH_SIZE", args.batch_size),
+                       ("MAX_ITERS", args.max_iters), ("SEED", args.seed)):
+        if value is not None:
+            overrides[key] = value
+    return load_config(args.config, overrides, preset=args.preset)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from piigan_tf.config import ConfigError
+    from piigan_tf.data import DatasetNotFoundError
+
+    try:
+        config = resolve(args)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from piigan_tf.training import (ConfigMismatchError, Trainer, TrainingDiverged,
+                                    parameter_summary, seed_everything)
+
+    if args.summary:
+        print(parameter_summary(config))
+        return 0
+    seed_everything(config.SEED, deterministic=args.deterministic)
+    try:
+        trainer = Trainer(config, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
+                          resume=not args.fresh, jit_compile=args.jit_compile)
+    except DatasetNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"training on {config.DATASET}: checkpoints in {trainer.checkpoint_dir}, "
+          f"TensorBoard logs in {trainer.log_dir}")
+    try:
+        trainer.fit(progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {trainer.checkpoint_dir} at step "
+              f"{trainer.step}; run the same command to resume", file=sys.stderr)
+        return 130
+    except (TrainingDiverged, ConfigMismatchError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"done: step {trainer.step}, checkpoint in {trainer.checkpoint_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -145,6 +145,11 @@ def _coerce(key: str, value: Any, expected: Any) -> Any:
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return int(value)
     if expected is float:
+        if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)

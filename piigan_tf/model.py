@@ -85,6 +85,8 @@ class PiiGAN(keras.Model):
         self.local_critic = local_critic(self.box_hw)
         self.global_critic = global_critic(self.img_hw)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        # Tracked so that checkpoints of the model restore the noise stream.
+        self.noise_state = self.seed_generator.state.value
         self.trackers = {n: keras.metrics.Mean(name=n) for n in D_TERMS + G_TERMS}
 
     @classmethod

@@ -5,6 +5,22 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from piigan_tf.networks.generator import _track_by_name
+
+
+def leaky_relu(x, alpha: float = 0.2):
+    """Leaky ReLU whose derivative is a constant of the forward pass.
+
+    Same values and first derivative as ``tf.nn.leaky_relu``. The WGAN-GP
+    penalty differentiates the critic's input gradient, in which leaky ReLU
+    contributes its slope (1 or alpha). ``tf.nn.leaky_relu``'s second
+    derivative is zero but TensorFlow still back-propagates that zero through
+    every conv of the forward pass (two full conv passes of wasted work per
+    penalty); with the slope behind ``stop_gradient`` the path does not exist.
+    """
+    slope = tf.stop_gradient(tf.where(x > 0, tf.constant(1.0, x.dtype), tf.constant(alpha, x.dtype)))
+    return x * slope
+
 
 class Critic(keras.Model):
     """Stack of ``dconv`` (5x5 conv, stride 2, SAME, leaky ReLU 0.2), flatten, Dense(1).
@@ -28,6 +44,7 @@ class Critic(keras.Model):
             keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}")
             for i, m in enumerate(self.multipliers)
         ]
+        _track_by_name(self, self.convs)
         self.fc = keras.layers.Dense(1, name=fc_name)
 
     def build(self, input_shape):
@@ -37,7 +54,7 @@ class Critic(keras.Model):
         """images: [B, h, w, 3] in [-1, 1] -> scores [B, 1] (float32)."""
         x = tf.cast(images, self.compute_dtype)
         for conv in self.convs:
-            x = tf.nn.leaky_relu(conv(x), 0.2)
+            x = leaky_relu(conv(x), 0.2)
         x = tf.reshape(x, [tf.shape(x)[0], -1])
         return tf.cast(self.fc(x), "float32")
 

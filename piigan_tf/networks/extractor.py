@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from piigan_tf.networks.generator import _track_by_name
+
 ACTIVATIONS = ("elu", "leaky_relu")
 
 
@@ -34,6 +36,7 @@ class Extractor(keras.Model):
             keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}")
             for i, m in enumerate((1, 2, 4, 4))
         ]
+        _track_by_name(self, self.convs)
         size = self.box_hw[0] * self.box_hw[1]
         self.mu_head = keras.layers.Dense(size, name="z")
         self.logvar_head = keras.layers.Dense(size, name="z_var")

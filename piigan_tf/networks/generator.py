@@ -11,7 +11,8 @@ import keras
 import tensorflow as tf
 
 from piigan_tf.layers.attention import contextual_attention
-from piigan_tf.layers.ops import resize_nearest, upsample2x
+from piigan_tf.layers.fast_conv import DilatedConv2D, UpsampleConv2D
+from piigan_tf.layers.ops import resize_nearest
 
 # (name, filters as a multiple of cnum, kernel, stride, dilation, z level)
 # z level: 0 = full resolution, 1 = /2, 2 = /4.
@@ -56,29 +57,43 @@ _MERGE = [("allconv11", 4, 3, 1, 1, 2), ("allconv12", 4, 3, 1, 1, 2)]
 
 
 def _conv(name, filters, kernel, stride=1, dilation=1):
-    return keras.layers.Conv2D(filters, kernel, strides=stride, dilation_rate=dilation,
-                               padding="same", name=name)
+    # Dilated convs use an exact, faster formulation (piigan_tf.layers.fast_conv);
+    # the variables are those of a plain Conv2D.
+    cls = DilatedConv2D if dilation > 1 else keras.layers.Conv2D
+    return cls(filters, kernel, strides=stride, dilation_rate=dilation, padding="same", name=name)
+
+
+def _track_by_name(owner: keras.layers.Layer, layers) -> None:
+    """Makes each layer an attribute named after it.
+
+    Keras 3 leaves layers held only in Python lists out of
+    ``tf.train.Checkpoint``'s object graph (their weights would silently not
+    be saved); attributes are always tracked. The checkpoint keys then read
+    like the reference's names, e.g. ``generator/conv1/kernel``.
+    """
+    for layer in layers:
+        setattr(owner, layer.name, layer)
 
 
 class Upsample(keras.layers.Layer):
     """The reference's ``gen_deconv``: 2x nearest upsampling, then 3x3 conv + ELU.
 
     The inner conv is named ``<name>_conv`` as in the reference
-    (``conv13_upsample/conv13_upsample_conv/kernel``).
+    (``conv13_upsample/conv13_upsample_conv/kernel``). It is computed on the
+    small map without materialising the upsampled one (same values, 4/9 of
+    the FLOPs; see ``piigan_tf.layers.fast_conv.upsample_conv2d``).
     """
 
     def __init__(self, filters: int, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.conv = _conv(f"{self.name}_conv", filters, 3)
+        self.conv = UpsampleConv2D(filters, 3, padding="same", name=f"{self.name}_conv")
 
     def build(self, input_shape):
-        h = None if input_shape[1] is None else 2 * input_shape[1]
-        w = None if input_shape[2] is None else 2 * input_shape[2]
-        self.conv.build((input_shape[0], h, w, input_shape[3]))
+        self.conv.build(input_shape)
 
     def call(self, x):
-        return tf.nn.elu(self.conv(upsample2x(x)))
+        return tf.nn.elu(self.conv(x))
 
     def compute_output_shape(self, input_shape):
         h = None if input_shape[1] is None else 2 * input_shape[1]
@@ -133,6 +148,8 @@ class Generator(keras.Model):
             _conv("allconv16", cnum // 2, 3),
         ]
         self.stage2_out = _conv("allconv17", 3, 3)
+        _track_by_name(self, self.stage1 + self.stage1_up + self.hallu + self.attn_in
+                       + self.attn_out + self.merge + self.stage2_up)
 
     def build(self, input_shape):
         # Build by tracing once on a symbolic-free dummy, so weights exist

@@ -1,0 +1,539 @@
+"""Pluralistic sampling: many completions of each image from one batched pass.
+
+The public entry point is :class:`Inpainter`::
+
+    from piigan_tf.inference import Inpainter
+
+    inpainter = Inpainter.from_checkpoint()                # latest under checkpoints/
+    # or Inpainter.from_saved_model("export/piigan")       # latest exported version
+    samples = inpainter.sample(images, masks, num_samples=10, seed=0)
+    # samples: uint8 [B, 10, H, W, 3]
+
+Conventions at this API (they differ from the float convention inside the
+networks on purpose: these are the pixels a user has):
+
+* ``images``: uint8 RGB, ``[B, H, W, 3]`` (or one ``[H, W, 3]`` image), any
+  ``H`` and ``W``. The generator needs multiples of 8, so the image is padded
+  on the bottom and right by repeating its last row/column and the result is
+  cropped back; no pixel is cut off (the reference cropped the image to a
+  multiple of 8 instead).
+* ``masks``: ``[B, H, W, 1]``, ``[B, H, W]``, ``[H, W, 1]`` or ``[H, W]``, one
+  per image or one for all. Integer masks: **any non-zero value is a hole**
+  (so both 0/255 and 0/1 masks work); bool: True = hole; float: ``>= 0.5``
+  is a hole.
+* Output: uint8 ``[B, N, H, W, 3]``. Known pixels (mask 0) are the input
+  pixels, bit for bit; only hole pixels are generated.
+* A mask with **no hole** is not an error: every "sample" is the image
+  itself, unchanged (nothing to fill in).
+* Noise: ``z`` is ``[B, N, H, W, 1]`` float32, standard normal. With a seed it
+  is ``tf.random.stateless_normal([B, N, H, W, 1], seed=[seed, 0])`` (see
+  :func:`sample_noise`), so a seed gives the same samples from a checkpoint
+  and from the exported SavedModel. Only its values inside the hole matter
+  (the generator multiplies z by the mask).
+
+All samples of all images in a call go through the generator as one batch of
+``B * N``; there is no loop over samples. The graph itself lives in
+:mod:`piigan_tf.export` (``InpaintingModule``): a checkpoint-loaded
+``Inpainter`` runs the very functions that ``export.py`` saves, which is why
+the two give the same numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger("piigan_tf")
+
+#: Largest ``num_samples`` the exported signature accepts (bounds the batch the
+#: server allocates for one request).
+MAX_SAMPLES = 64
+_SEED_RANGE = 2**31 - 1
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+    """No trained checkpoint where one was expected."""
+
+
+# ---------------------------------------------------------------- the graph
+def sample_noise(seed, batch, num_samples, height, width) -> tf.Tensor:
+    """The noise a seed stands for: float32 ``[B, N, H, W, 1]``, standard normal.
+
+    ``tf.random.stateless_normal`` with seed ``[seed, 0]``; the same function
+    runs inside the exported graph, so a seed means the same z everywhere.
+    """
+    seed = tf.cast(seed, tf.int32)
+    shape = tf.stack([batch, num_samples, height, width, 1])
+    return tf.random.stateless_normal(tf.cast(shape, tf.int32),
+                                      seed=tf.stack([seed, tf.constant(0, tf.int32)]))
+
+
+def _shape4(x: tf.Tensor) -> tf.Tensor:
+    """``tf.shape(x)`` padded/truncated to 4 entries: safe to index at any rank."""
+    return tf.concat([tf.shape(x), tf.zeros([4], tf.int32)], axis=0)[:4]
+
+
+def check_inputs(images: tf.Tensor, masks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Validates uint8 images/masks inside the graph and gives them static ranks.
+
+    The serving signature declares its inputs with unknown shape, because
+    TF Serving does not check request shapes against a signature: a malformed
+    request would otherwise fail in some op deep inside the network. Here it
+    fails first, in an assertion whose message says what was expected.
+
+    Returns:
+        ``(images [B, H, W, 3], masks [B, H, W, 1])``; a mask batch of 1 is
+        broadcast to B.
+
+    Raises (when run):
+        tf.errors.InvalidArgumentError: wrong rank, channel count, empty
+        batch or image, or a mask whose size differs from its image.
+    """
+    img_shape, mask_shape = _shape4(images), _shape4(masks)
+    rank_ok = tf.debugging.Assert(
+        tf.logical_and(tf.equal(tf.rank(images), 4), tf.equal(img_shape[3], 3)),
+        ["images must be uint8 RGB of shape [batch, height, width, 3]; got shape",
+         tf.shape(images)], summarize=8, name="check_images_shape")
+    mask_ok = tf.debugging.Assert(
+        tf.logical_and(tf.equal(tf.rank(masks), 4), tf.equal(mask_shape[3], 1)),
+        ["masks must be uint8 of shape [batch, height, width, 1] (non-zero = hole); got shape",
+         tf.shape(masks)], summarize=8, name="check_masks_shape")
+    with tf.control_dependencies([rank_ok, mask_ok]):
+        nonempty = tf.debugging.Assert(
+            tf.reduce_all(img_shape[:3] > 0),
+            ["images must hold at least one image of at least 1x1 pixels; got shape",
+             tf.shape(images)], summarize=8, name="check_images_nonempty")
+        same_size = tf.debugging.Assert(
+            tf.logical_and(tf.reduce_all(tf.equal(img_shape[1:3], mask_shape[1:3])),
+                           tf.logical_or(tf.equal(mask_shape[0], img_shape[0]),
+                                         tf.equal(mask_shape[0], 1))),
+            ["masks must match the images in height and width (and be one per image, "
+             "or a single mask for all); images shape", tf.shape(images),
+             "masks shape", tf.shape(masks)], summarize=8, name="check_mask_matches_image")
+    with tf.control_dependencies([nonempty, same_size]):
+        images = tf.ensure_shape(tf.identity(images), [None, None, None, 3])
+        masks = tf.ensure_shape(tf.identity(masks), [None, None, None, 1])
+        masks = tf.broadcast_to(masks, tf.concat([tf.shape(images)[:3], [1]], 0))
+    return images, masks
+
+
+def scalar_input(x: tf.Tensor, name: str) -> tf.Tensor:
+    """A scalar from a scalar or from a batch of equal values.
+
+    TF Serving's REST "instances" format repeats every input per instance, so
+    ``num_samples`` and ``seed`` may arrive as ``[B]`` vectors; all entries
+    must then agree.
+    """
+    flat = tf.reshape(x, [-1])
+    ok = tf.debugging.Assert(
+        tf.logical_and(tf.size(flat) > 0, tf.reduce_all(tf.equal(flat, flat[:1]))),
+        [f"{name} must be a scalar (or the same value repeated per instance); got", x],
+        summarize=8, name=f"check_{name}")
+    with tf.control_dependencies([ok]):
+        return tf.identity(flat[0])
+
+
+def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
+                        z: tf.Tensor) -> tf.Tensor:
+    """Runs the generator once on all ``B * N`` (image, noise) pairs.
+
+    Args:
+        generator: ``piigan_tf.networks.Generator``.
+        images: uint8 ``[B, H, W, 3]`` (checked with :func:`check_inputs`).
+        masks: uint8 ``[B, H, W, 1]``, non-zero = hole.
+        z: float32 ``[B, N, H, W, 1]``.
+
+    Returns:
+        uint8 ``[B, N, H, W, 3]``: generated pixels in the hole, the input
+        pixels (bit-identical) elsewhere.
+    """
+    shape = tf.shape(images)
+    b, h, w = shape[0], shape[1], shape[2]
+    n = tf.shape(z)[1]
+    hole = tf.not_equal(masks, 0)                                   # [B, H, W, 1]
+    # Pad to a multiple of 8 (bottom/right) by repeating the last row and
+    # column: works for any size (tf.pad's REFLECT needs size > pad) and gives
+    # attention plausible context. The padding is known (mask 0) and cropped.
+    hp, wp = (h + 7) // 8 * 8, (w + 7) // 8 * 8
+    rows = tf.minimum(tf.range(hp), h - 1)
+    cols = tf.minimum(tf.range(wp), w - 1)
+    x = tf.cast(images, tf.float32) / 127.5 - 1.0
+    x = tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+    m = tf.pad(tf.cast(hole, tf.float32), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
+    z = tf.pad(tf.cast(z, tf.float32), [[0, 0], [0, 0], [0, hp - h], [0, wp - w], [0, 0]])
+    # Sample j of image i is row i * N + j of the batch.
+    x = tf.repeat(x, n, axis=0)
+    m = tf.repeat(m, n, axis=0)
+    z = tf.reshape(z, tf.stack([b * n, hp, wp, 1]))
+    _, refined = generator((x * (1.0 - m), m, z))
+    refined = tf.cast(refined, tf.float32)[:, :h, :w, :]
+    generated = tf.cast(tf.clip_by_value(tf.round((refined + 1.0) * 127.5), 0.0, 255.0),
+                        tf.uint8)
+    generated = tf.reshape(generated, tf.stack([b, n, h, w, 3]))
+    # Compose in uint8 so known pixels are the input bytes, not a float round trip.
+    return tf.where(hole[:, None], generated, images[:, None])
+
+
+def check_noise(z: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
+    """Validates explicit noise ``[B, N, H, W, 1]`` against ``images``."""
+    z_shape = tf.concat([tf.shape(z), tf.zeros([5], tf.int32)], axis=0)[:5]
+    img_shape = tf.shape(images)
+    ok = tf.debugging.Assert(
+        tf.logical_and(
+            tf.equal(tf.rank(z), 5),
+            tf.reduce_all(tf.equal(tf.gather(z_shape, [0, 2, 3, 4]),
+                                   tf.concat([img_shape[:3], [1]], 0)))),
+        ["z must be float32 [batch, num_samples, height, width, 1] matching the images; "
+         "images shape", img_shape, "z shape", tf.shape(z)], summarize=8, name="check_z_shape")
+    with tf.control_dependencies([ok]):
+        nonempty = tf.debugging.Assert(z_shape[1] > 0, ["z has no samples: shape", tf.shape(z)],
+                                       summarize=8, name="check_z_nonempty")
+    with tf.control_dependencies([nonempty]):
+        return tf.ensure_shape(tf.identity(z), [None, None, None, None, 1])
+
+
+# ---------------------------------------------------------- host-side checks
+def _as_batch(images: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Normalises user inputs to uint8 ``[B, H, W, 3]`` and ``[B|1, H, W, 1]``.
+
+    Raises:
+        ValueError: with the expected layout and what was given.
+    """
+    images = np.asarray(images)
+    single = images.ndim == 3
+    if single:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        hint = ""
+        if images.ndim in (3, 4) and images.shape[-1] == 4:
+            hint = " (RGBA? drop the alpha channel: images[..., :3])"
+        elif images.ndim == 2 or (images.ndim == 4 and images.shape[-1] == 1):
+            hint = " (greyscale? repeat it to 3 channels)"
+        raise ValueError("images must be uint8 RGB of shape [H, W, 3] or [B, H, W, 3]; got "
+                         f"shape {images.shape}{hint}")
+    if images.dtype != np.uint8:
+        if np.issubdtype(images.dtype, np.integer) and images.size and \
+                images.min() >= 0 and images.max() <= 255:
+            images = images.astype(np.uint8)
+        else:
+            raise ValueError(f"images must be uint8 in 0..255; got {images.dtype}"
+                             + (" (float images: convert with np.uint8(np.rint(x)) from "
+                                "0..255, or to_uint8 from [-1, 1])"
+                                if np.issubdtype(images.dtype, np.floating) else ""))
+    if min(images.shape[:3]) == 0:
+        raise ValueError(f"images is empty: shape {images.shape}")
+
+    masks = np.asarray(masks)
+    if masks.ndim == 2:
+        masks = masks[None, :, :, None]
+    elif masks.ndim == 3:
+        # [H, W, C] with one image, [B, H, W] with a batch.
+        masks = masks[None] if single else masks[..., None]
+    if masks.ndim != 4 or masks.shape[-1] != 1:
+        raise ValueError("masks must be [H, W], [H, W, 1], [B, H, W] or [B, H, W, 1] with "
+                         f"non-zero = hole; got shape {np.asarray(masks).shape}")
+    if masks.shape[1:3] != images.shape[1:3]:
+        raise ValueError(f"mask size {masks.shape[1]}x{masks.shape[2]} differs from image size "
+                         f"{images.shape[1]}x{images.shape[2]}; resize the mask to the image "
+                         "with nearest-neighbour (test.py --mask does this)")
+    if masks.shape[0] not in (1, images.shape[0]):
+        raise ValueError(f"got {masks.shape[0]} masks for {images.shape[0]} images; pass one "
+                         "mask per image or a single mask for all")
+    if masks.dtype == bool:
+        masks = masks.astype(np.uint8)
+    elif np.issubdtype(masks.dtype, np.floating):
+        masks = (masks >= 0.5).astype(np.uint8)
+    else:
+        masks = (masks != 0).astype(np.uint8)
+    return np.ascontiguousarray(images), np.ascontiguousarray(masks)
+
+
+def _check_num_samples(num_samples: Any) -> int:
+    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    return int(num_samples)
+
+
+# ------------------------------------------------------------ helpers
+def center_box_mask(image_hw, box_hw) -> np.ndarray:
+    """The reference test.py's mask: a ``box_hw`` hole at the image centre, no jitter.
+
+    The box is clipped to the image. Returns uint8 ``[H, W, 1]``, 255 = hole.
+    """
+    h, w = (int(v) for v in image_hw)
+    bh, bw = min(int(box_hw[0]), h), min(int(box_hw[1]), w)
+    mask = np.zeros([h, w, 1], np.uint8)
+    top, left = (h - bh) // 2, (w - bw) // 2
+    mask[top:top + bh, left:left + bw] = 255
+    return mask
+
+
+def center_crop(image: np.ndarray, hw) -> np.ndarray:
+    """Crops the centre ``hw`` window at native scale (as training crops).
+
+    An image smaller than ``hw`` on a side is first scaled up (keeping its
+    aspect ratio) to cover it, as the training pipeline does.
+    """
+    import cv2
+
+    th, tw = (int(v) for v in hw)
+    h, w = image.shape[:2]
+    if h < th or w < tw:
+        scale = max(th / h, tw / w)
+        image = cv2.resize(image, (max(tw, round(w * scale)), max(th, round(h * scale))),
+                           interpolation=cv2.INTER_LINEAR)
+        h, w = image.shape[:2]
+    top, left = (h - th) // 2, (w - tw) // 2
+    return np.ascontiguousarray(image[top:top + th, left:left + tw])
+
+
+# ----------------------------------------------------------- checkpoints
+def latest_checkpoint_dir(root: str | os.PathLike = "checkpoints") -> Path | None:
+    """The most recently written checkpoint folder under ``root``.
+
+    Looks in ``root`` and all its subfolders for TensorFlow checkpoint index
+    files (``checkpoint``) that point at an existing checkpoint, and returns
+    the folder whose index was modified last; None if there is none.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    found = []
+    for index in root.rglob("checkpoint"):
+        if index.is_file() and tf.train.latest_checkpoint(str(index.parent)):
+            found.append((index.stat().st_mtime, str(index.parent)))
+    if not found:
+        return None
+    return Path(max(found)[1])
+
+
+def _no_checkpoint_message(where: str) -> str:
+    return (f"no trained checkpoint found in {where}. Train a model first, e.g. "
+            "`python train.py --preset quick` (a few minutes on CPU; writes "
+            "checkpoints/sample/), or pass --checkpoint_dir DIR / --saved_model DIR.")
+
+
+def load_generator(checkpoint_dir: str | os.PathLike):
+    """Builds the generator and restores it from a training checkpoint folder.
+
+    ``checkpoint_dir`` may also name one checkpoint (``checkpoints/sample/ckpt-40``)
+    instead of the folder's latest.
+
+    Returns:
+        ``(generator, config, checkpoint_path)``.
+
+    Raises:
+        CheckpointNotFoundError: no checkpoint in the folder.
+        RuntimeError: the checkpoint lacks generator weights.
+    """
+    from piigan_tf.config import load_config
+    from piigan_tf.model import PiiGAN
+
+    checkpoint_dir = Path(checkpoint_dir)
+    if Path(f"{checkpoint_dir}.index").is_file():  # a checkpoint prefix: .../ckpt-40
+        path, checkpoint_dir = str(checkpoint_dir), checkpoint_dir.parent
+    else:
+        path = tf.train.latest_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    if not path:
+        raise CheckpointNotFoundError(_no_checkpoint_message(str(checkpoint_dir)))
+    config_file = checkpoint_dir / "config.yml"
+    if config_file.exists():
+        config = load_config(config_file)
+    else:
+        log.warning("%s has no config.yml; using the default configuration", checkpoint_dir)
+        config = load_config()
+    model = PiiGAN.from_config_object(config)
+    model.build()
+    generator = model.generator
+    # Kernels are random at init: one still equal to its initial value after
+    # restoring was not in the checkpoint. expect_partial() alone would hide
+    # that and give a network that paints noise.
+    before = {id(v): v.numpy() for v in generator.weights if len(v.shape) > 1}
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    missing = [v.path for v in generator.weights
+               if id(v) in before and np.array_equal(before[id(v)], v.numpy())]
+    if missing:
+        raise RuntimeError(
+            f"checkpoint {path} does not hold {len(missing)} of the generator's weights "
+            f"(e.g. {', '.join(missing[:3])}); was it written by this version of piigan_tf?")
+    return generator, config, path
+
+
+# ------------------------------------------------------------------- API
+class Inpainter:
+    """Samples many completions per image, from a checkpoint or a SavedModel.
+
+    Build it with :meth:`from_checkpoint` or :meth:`from_saved_model`; then
+    call :meth:`sample`. Attributes: ``config`` (the training
+    ``piigan_tf.config.Config``, or None when unknown), ``source`` (where the
+    weights came from), ``last_seed`` (the seed of the last :meth:`sample`).
+    """
+
+    def __init__(self, sample_fn, noise_fn, config=None, source: str = "",
+                 module: tf.Module | None = None):
+        self._sample_fn = sample_fn      # (images, masks, num_samples, seed) -> uint8
+        self._noise_fn = noise_fn        # (images, masks, z) -> uint8
+        self.config = config
+        self.source = source
+        self.module = module
+        self.last_seed: int | None = None
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint_dir: str | os.PathLike | None = None,
+                        root: str | os.PathLike = "checkpoints") -> "Inpainter":
+        """Loads the generator of a training run.
+
+        Args:
+            checkpoint_dir: folder holding ``checkpoint``, ``ckpt-*`` and
+                ``config.yml`` (what ``train.py`` writes); default: the most
+                recent one under ``root`` (:func:`latest_checkpoint_dir`).
+            root: where to look when ``checkpoint_dir`` is None.
+
+        Raises:
+            CheckpointNotFoundError: nothing to load (the message says how to train).
+        """
+        from piigan_tf.export import InpaintingModule
+
+        if checkpoint_dir is None:
+            checkpoint_dir = latest_checkpoint_dir(root)
+            if checkpoint_dir is None:
+                raise CheckpointNotFoundError(_no_checkpoint_message(f"{root}/"))
+        generator, config, path = load_generator(checkpoint_dir)
+        # No request-size cap in-process (the exported model has one): memory is the limit.
+        module = InpaintingModule(generator, max_samples=2**20)
+
+        def sample_fn(images, masks, num_samples, seed):
+            return module.sample(images, masks, num_samples, seed)["completions"]
+
+        def noise_fn(images, masks, z):
+            return module.complete_with_noise(images, masks, z)["completions"]
+
+        return cls(sample_fn, noise_fn, config=config, source=path, module=module)
+
+    @classmethod
+    def from_saved_model(cls, path: str | os.PathLike) -> "Inpainter":
+        """Loads a SavedModel written by ``export.py``.
+
+        Args:
+            path: a version folder (``export/piigan/3``) or the base folder
+                (``export/piigan``: its highest version is used).
+        """
+        path = resolve_saved_model(path)
+        loaded = tf.saved_model.load(str(path))
+        serve = loaded.signatures["serving_default"]
+        with_noise = loaded.signatures["complete_with_noise"]
+
+        def sample_fn(images, masks, num_samples, seed):
+            return serve(images=images, masks=masks, num_samples=num_samples,
+                         seed=seed)["completions"]
+
+        def noise_fn(images, masks, z):
+            return with_noise(images=images, masks=masks, z=z)["completions"]
+
+        config = None
+        config_file = path / "assets.extra" / "config.yml"
+        if config_file.exists():
+            from piigan_tf.config import load_config
+            config = load_config(config_file)
+        inpainter = cls(sample_fn, noise_fn, config=config, source=str(path))
+        inpainter._loaded = loaded  # keep the variables alive
+        return inpainter
+
+    def sample(self, images, masks, num_samples: int | None = None, seed: int | None = None,
+               z=None) -> np.ndarray:
+        """Draws ``num_samples`` completions of each image in one batched pass.
+
+        Args:
+            images: uint8 RGB ``[B, H, W, 3]`` or ``[H, W, 3]``, any H and W.
+            masks: ``[B|1, H, W(, 1)]`` or ``[H, W(, 1)]``; non-zero (ints),
+                True (bool) or ``>= 0.5`` (floats) = hole.
+            num_samples: completions per image (default 10, or z's N).
+            seed: int; the same seed (and inputs) gives the same samples, from
+                a checkpoint or a SavedModel alike. None: a fresh random seed
+                (kept in ``self.last_seed``).
+            z: optional explicit noise, float ``[B, N, H, W, 1]`` (or
+                ``[B, N, H, W]``); replaces ``seed``.
+
+        Returns:
+            uint8 ``[B, N, H, W, 3]``. Outside the hole, exactly ``images``.
+            With a hole-free mask, N copies of the image.
+
+        Raises:
+            ValueError: malformed inputs (the message says what is expected).
+        """
+        images, masks = _as_batch(images, masks)
+        if not masks.any():
+            log.info("mask has no hole: returning the images unchanged")
+        if z is not None:
+            if seed is not None:
+                raise ValueError("pass either seed or z, not both")
+            z = np.asarray(z, np.float32)
+            if z.ndim == 4:
+                z = z[..., None]
+            b, h, w = images.shape[:3]
+            if z.ndim != 5 or z.shape[0] != b or z.shape[2:] != (h, w, 1):
+                raise ValueError(f"z must be [B, N, H, W, 1] = [{b}, N, {h}, {w}, 1] for these "
+                                 f"images; got shape {z.shape}")
+            if num_samples is not None and _check_num_samples(num_samples) != z.shape[1]:
+                raise ValueError(f"num_samples={num_samples} but z holds {z.shape[1]} samples")
+            if z.shape[1] < 1:
+                raise ValueError("z holds no samples")
+            self.last_seed = None
+            with _graph_errors_as_value_errors():
+                return self._noise_fn(tf.constant(images), tf.constant(masks),
+                                      tf.constant(z)).numpy()
+        num_samples = _check_num_samples(10 if num_samples is None else num_samples)
+        if seed is None:
+            seed = secrets.randbelow(_SEED_RANGE)
+        if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < _SEED_RANGE:
+            raise ValueError(f"seed must be an integer in [0, {_SEED_RANGE}), got {seed!r}")
+        self.last_seed = int(seed)
+        with _graph_errors_as_value_errors():
+            return self._sample_fn(tf.constant(images), tf.constant(masks),
+                                   tf.constant(num_samples, tf.int32),
+                                   tf.constant(int(seed), tf.int32)).numpy()
+
+    def noise(self, images, num_samples: int, seed: int) -> np.ndarray:
+        """The z that ``sample(images, ..., num_samples, seed)`` uses: float32 [B, N, H, W, 1]."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        b, h, w = images.shape[:3]
+        return sample_noise(seed, b, num_samples, h, w).numpy()
+
+
+@contextlib.contextmanager
+def _graph_errors_as_value_errors():
+    """Re-raises a failed in-graph check as ValueError with just its message."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        text = e.message
+        if "assertion failed:" in text:
+            text = text.split("assertion failed:", 1)[1].split("\n\t [[", 1)[0].strip()
+        raise ValueError(text) from None
+
+
+def resolve_saved_model(path: str | os.PathLike) -> Path:
+    """A SavedModel folder: ``path`` itself, or its highest numbered version.
+
+    Raises:
+        FileNotFoundError: no ``saved_model.pb`` there (the message says how to export).
+    """
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted((int(p.name) for p in path.glob("*")
+                       if p.name.isdigit() and (p / "saved_model.pb").is_file()),
+                      reverse=True) if path.is_dir() else []
+    if versions:
+        return path / str(versions[0])
+    raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or a numbered version "
+                            "folder below it; export one with `python export.py`")

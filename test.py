@@ -1,0 +1,267 @@
+"""Sample many completions of masked images with a trained PiiGAN.
+
+Examples:
+    python test.py --num_samples 10                      # after `python train.py --preset quick`
+    python test.py --image photo.png --mask hole.png     # your image; white in the mask = hole
+    python test.py --image photos/ --mask_type free_form --seed 3 --output_dir outputs/photos
+    python test.py --saved_model export/piigan           # the exported SavedModel instead
+
+Defaults: the most recently written checkpoint under checkpoints/; a few
+validation images of the embedded sample set, cropped at the centre to the
+training size; the reference's mask (a HEIGHT x WIDTH hole at the centre).
+The grid (one row per image: original | masked, hole white | samples) goes to
+outputs/samples.png. Images of any size work: they are padded to a multiple
+of 8 internally and the results cropped back. A mask with no hole gives the
+image back unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MASK_TYPES = ("center", "box", "random_box", "free_form")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--num_samples", type=int, default=10,
+                   help="completions per image, all from one batched pass (default 10)")
+    p.add_argument("--image", default=None,
+                   help="an image file or a folder of images (default: validation images of "
+                        "the embedded sample set)")
+    p.add_argument("--num_images", type=int, default=4,
+                   help="how many sample-set images to use when --image is not given (default 4)")
+    p.add_argument("--mask", default=None,
+                   help="mask image, white (> 127) = hole; any size, resized to each image "
+                        "with nearest-neighbour")
+    p.add_argument("--mask_type", choices=MASK_TYPES, default="center",
+                   help="mask to draw when --mask is not given: center = the reference's "
+                        "HEIGHT x WIDTH box at the centre (default); box = the training box "
+                        "(centred, jittered); random_box; free_form (seeded by --seed)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint_dir", default=None,
+                     help="training checkpoint folder (default: the most recent under "
+                          "checkpoints/)")
+    src.add_argument("--saved_model", default=None,
+                     help="SavedModel from export.py: a version folder or its base folder "
+                          "(highest version)")
+    p.add_argument("--output", default="outputs/samples.png",
+                   help="grid PNG: original | masked | samples, one row per image "
+                        "(default outputs/samples.png; '' to skip)")
+    p.add_argument("--output_dir", default=None,
+                   help="also write each sample as its own PNG here")
+    p.add_argument("--seed", type=int, default=None,
+                   help="noise (and random mask) seed; same seed, same samples "
+                        "(default: random, printed)")
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="resize every image to H x W first (default: keep sizes; any size works)")
+    p.add_argument("--batch_size", type=int, default=4,
+                   help="images of equal size per forward pass (each brings num_samples rows)")
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return p
+
+
+class UsageError(Exception):
+    """A problem with the command line or the inputs; printed without a traceback."""
+
+
+def load_inpainter(args):
+    from piigan_tf.inference import CheckpointNotFoundError, Inpainter
+
+    try:
+        if args.saved_model:
+            return Inpainter.from_saved_model(args.saved_model)
+        return Inpainter.from_checkpoint(args.checkpoint_dir)
+    except (CheckpointNotFoundError, FileNotFoundError, RuntimeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+
+
+def load_images(args, config) -> list[tuple[str, "np.ndarray"]]:  # noqa: F821
+    """(name, uint8 RGB) pairs from --image, or the sample set's validation images."""
+    import numpy as np
+    from piigan_tf.data import ensure_sample_dataset, list_images, load_image_file, read_flist
+    from piigan_tf.inference import center_crop
+
+    if args.image is None:
+        _, val_flist = ensure_sample_dataset(config.DATA_DIR if config else "data")
+        files = read_flist(val_flist)[:max(1, args.num_images)]
+        train_hw = config.img_hw if config else (128, 128)
+        return [(Path(f).stem, center_crop(load_image_file(f), train_hw)) for f in files]
+
+    path = Path(args.image)
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise UsageError(f"no image files (png, jpg, bmp, ...) in folder {path}")
+    elif path.is_file():
+        files = [str(path)]
+    else:
+        raise UsageError(f"--image {path}: no such file or folder")
+    images = []
+    for f in files:
+        try:
+            image = load_image_file(f)
+        except (ValueError, OSError) as e:
+            if len(files) == 1:
+                raise UsageError(f"{f} is not a readable image: {e}") from None
+            logging.getLogger("piigan_tf").warning("skipping %s: %s", f, e)
+            continue
+        images.append((Path(f).stem, np.asarray(image)))
+    if not images:
+        raise UsageError(f"none of the {len(files)} files in {path} could be read as an image")
+    return images
+
+
+def make_masks(args, images, config, seed: int) -> list:
+    """One uint8 [H, W, 1] mask (255 = hole) per image."""
+    import numpy as np
+    from piigan_tf.data import load_mask_file, make_mask
+    from piigan_tf.inference import center_box_mask
+
+    box_hw = config.box_hw if config else (64, 64)
+    masks = []
+    for i, (_, image) in enumerate(images):
+        hw = image.shape[:2]
+        if args.mask:
+            try:
+                mask = load_mask_file(args.mask, hw)
+            except (ValueError, OSError) as e:
+                raise UsageError(f"--mask {args.mask}: {e}") from None
+            masks.append((mask > 0.5).astype(np.uint8) * 255)
+        elif args.mask_type == "center":
+            masks.append(center_box_mask(hw, box_hw))
+        else:
+            bh, bw = min(box_hw[0], hw[0]), min(box_hw[1], hw[1])
+            delta = (config.MAX_DELTA_HEIGHT, config.MAX_DELTA_WIDTH) if config else (8, 8)
+            delta = (min(delta[0], bh - 1), min(delta[1], bw - 1))
+            mask, _ = make_mask([seed, i], hw, (bh, bw), delta, (0, 0),
+                                args.mask_type)
+            masks.append((mask.numpy() > 0.5).astype(np.uint8) * 255)
+    return masks
+
+
+def batches(images, batch_size: int):
+    """Runs of consecutive equal-sized images, at most batch_size long: [(start, stop)]."""
+    out, start = [], 0
+    for i in range(1, len(images) + 1):
+        if i == len(images) or i - start == batch_size or \
+                images[i][1].shape != images[start][1].shape:
+            out.append((start, i))
+            start = i
+    return out
+
+
+def grid(rows, pad: int = 2) -> "np.ndarray":  # noqa: F821
+    """Stacks rows of equal-height cells; rows are padded to one width with white."""
+    import numpy as np
+
+    lines = []
+    for cells in rows:
+        h = cells[0].shape[0]
+        sep = np.full([h, pad, 3], 255, np.uint8)
+        line = [c for cell in cells for c in (cell, sep)][:-1]
+        lines.append(np.concatenate(line, axis=1))
+    width = max(line.shape[1] for line in lines)
+    out = []
+    for line in lines:
+        line = np.pad(line, [[0, pad], [0, width - line.shape[1]], [0, 0]], constant_values=255)
+        out.append(line)
+    return np.concatenate(out, axis=0)[:-pad]
+
+
+def write_png(path: Path, image) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image[:, :, ::-1]):
+        raise UsageError(f"cannot write {path}")
+
+
+def run(args) -> int:
+    import numpy as np
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    if args.num_samples < 1:
+        raise UsageError(f"--num_samples must be at least 1, got {args.num_samples}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.seed is not None and not 0 <= args.seed < 2**31 - 1:
+        raise UsageError(f"--seed must be in [0, 2**31 - 1), got {args.seed}")
+    inpainter = load_inpainter(args)
+    config = inpainter.config
+    images = load_images(args, config)
+    if args.size:
+        import cv2
+
+        h, w = args.size
+        if h < 1 or w < 1:
+            raise UsageError(f"--size must be positive, got {h} {w}")
+        images = [(n, cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)) for n, im in images]
+    seed = args.seed
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbelow(2**31 - 1)
+    masks = make_masks(args, images, config, seed)
+    for (name, _), mask in zip(images, masks):
+        if not mask.any():
+            print(f"note: the mask of {name} has no hole; its samples are the image unchanged",
+                  file=sys.stderr)
+    groups = batches(images, args.batch_size)
+    rows = []
+    bar = tqdm(total=len(images), unit="img", desc="sampling",
+               disable=args.no_progress or len(groups) < 2)
+    try:
+        for k, (start, stop) in enumerate(groups):
+            batch = np.stack([im for _, im in images[start:stop]])
+            batch_masks = np.stack(masks[start:stop])
+            try:
+                samples = inpainter.sample(batch, batch_masks, args.num_samples,
+                                           seed=(seed + k) % (2**31 - 1))
+            except (ValueError, tf.errors.InvalidArgumentError) as e:
+                raise UsageError(getattr(e, "message", str(e))) from None
+            except tf.errors.ResourceExhaustedError:
+                raise UsageError("out of memory: use smaller images (--size H W), fewer "
+                                 "--num_samples or a smaller --batch_size") from None
+            for i in range(stop - start):
+                name, image = images[start + i]
+                hole = batch_masks[i] > 0
+                masked = np.where(hole, np.uint8(255), image)
+                rows.append([image, masked, *samples[i]])
+                if args.output_dir:
+                    out_dir = Path(args.output_dir)
+                    write_png(out_dir / f"{name}_masked.png", masked)
+                    for j, sample in enumerate(samples[i]):
+                        write_png(out_dir / f"{name}_sample{j:02d}.png", sample)
+            bar.update(stop - start)
+    finally:
+        bar.close()
+    if args.output:
+        write_png(Path(args.output), grid(rows))
+    where = ", ".join(x for x in (args.output, args.output_dir) if x) or "nowhere (no output)"
+    print(f"{len(images)} image(s) x {args.num_samples} samples from {inpainter.source} "
+          f"(seed {seed}; --seed {seed} reproduces them) -> {where}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Pluralistic sampling API (piigan_tf.inference) and the test.py CLI, at 32x32.
+
+The checkpoint holds random weights: these tests check the plumbing (shapes,
+noise, padding, composition, reproducibility, errors), not image quality.
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from piigan_tf.config import load_config  # noqa: E402
+from piigan_tf.inference import (CheckpointNotFoundError, Inpainter,  # noqa: E402
+                                 center_box_mask, latest_checkpoint_dir, load_generator)
+from piigan_tf.model import PiiGAN  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+N = 4
+
+
+def write_checkpoint(directory: Path, seed: int = 0) -> Path:
+    """A tiny-preset model saved as train.py saves it (random weights, no training)."""
+    config = load_config(preset="tiny", overrides={"SEED": seed})
+    model = PiiGAN.from_config_object(config)
+    model.build()
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), 3)
+    manager.save(checkpoint_number=1)
+    config.dump(directory / "config.yml")
+    return directory
+
+
+def random_inputs(batch=2, hw=(30, 37), seed=0):
+    """uint8 images and 0/255 masks with a box hole; sizes not multiples of 8."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (batch, *hw, 3), dtype=np.uint8)
+    masks = np.zeros((batch, *hw, 1), np.uint8)
+    masks[:, 8:20, 10:26] = 255
+    masks[1:, 2:6, 2:6] = 255  # per-image masks
+    return images, masks
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("checkpoints")
+    write_checkpoint(root / "sample")
+    return root
+
+
+@pytest.fixture(scope="module")
+def inpainter(checkpoints):
+    return Inpainter.from_checkpoint(root=checkpoints)
+
+
+def test_samples_differ_in_hole_and_keep_known_pixels(inpainter):
+    images, masks = random_inputs()
+    samples = inpainter.sample(images, masks, num_samples=N, seed=1)
+    assert samples.shape == (2, N, 30, 37, 3) and samples.dtype == np.uint8
+    hole = masks[..., 0] > 0
+    for b in range(2):
+        for j in range(N):
+            # Known pixels are the input bytes, exactly.
+            np.testing.assert_array_equal(samples[b, j][~hole[b]], images[b][~hole[b]])
+        for j in range(1, N):
+            differ = np.any(samples[b, 0][hole[b]] != samples[b, j][hole[b]], axis=-1)
+            assert differ.mean() > 0.5, f"sample {j} of image {b} repeats sample 0 in the hole"
+
+
+def test_seed_reproduces_and_explicit_z_matches(inpainter):
+    images, masks = random_inputs()
+    a = inpainter.sample(images, masks, N, seed=7)
+    np.testing.assert_array_equal(a, inpainter.sample(images, masks, N, seed=7))
+    assert inpainter.last_seed == 7
+    assert not np.array_equal(a, inpainter.sample(images, masks, N, seed=8))
+    z = inpainter.noise(images, N, seed=7)
+    assert z.shape == (2, N, 30, 37, 1)
+    np.testing.assert_array_equal(a, inpainter.sample(images, masks, z=z))
+    # No seed: a fresh one, recorded so the call can be repeated.
+    b = inpainter.sample(images, masks, N)
+    np.testing.assert_array_equal(b, inpainter.sample(images, masks, N, seed=inpainter.last_seed))
+
+
+def test_one_batched_pass_per_call(inpainter, monkeypatch):
+    """All B * N samples go through the generator in a single call."""
+    images, masks = random_inputs()
+    generator = inpainter.module.generator
+    calls = []
+    original = type(generator).__call__
+
+    def counting_call(self, inputs, *args, **kwargs):
+        calls.append(int(inputs[0].shape[0]))
+        return original(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(type(generator), "__call__", counting_call)
+    fn = inpainter.module._sample  # the uncompiled function, run eagerly to count calls
+    fn(tf.constant(images), tf.constant(masks), tf.constant(5), tf.constant(1))
+    assert calls == [2 * 5]
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (7, 13), (8, 8), (33, 17), (40, 64)])
+def test_any_size_comes_back_at_its_size(inpainter, hw):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+    mask = center_box_mask(hw, (16, 16))
+    out = inpainter.sample(image, mask, 2, seed=0)
+    assert out.shape == (1, 2, *hw, 3)
+    known = mask[..., 0] == 0
+    np.testing.assert_array_equal(out[0, 1][known], image[known])
+
+
+def test_mask_conventions_agree(inpainter):
+    images, masks = random_inputs(batch=1)
+    ref = inpainter.sample(images, masks, 2, seed=3)
+    hole = masks[0, ..., 0] > 0
+    for variant in (hole.astype(np.uint8),          # 0/1, [H, W]
+                    hole,                           # bool
+                    hole.astype(np.float32)[..., None],  # float {0, 1}, [H, W, 1]
+                    masks[0] // 255 * 17):          # any non-zero value
+        np.testing.assert_array_equal(ref, inpainter.sample(images[0], variant, 2, seed=3))
+
+
+def test_one_mask_for_all_images(inpainter):
+    images, masks = random_inputs()
+    shared = inpainter.sample(images, masks[:1], 2, seed=4)
+    np.testing.assert_array_equal(
+        shared, inpainter.sample(images, np.repeat(masks[:1], 2, 0), 2, seed=4))
+
+
+def test_mask_without_hole_returns_image_unchanged(inpainter):
+    images, _ = random_inputs()
+    out = inpainter.sample(images, np.zeros(images.shape[:3], np.uint8), 3, seed=0)
+    np.testing.assert_array_equal(out, np.repeat(images[:, None], 3, axis=1))
+
+
+@pytest.mark.parametrize("images, masks, kwargs, message", [
+    (np.zeros((2, 2, 8, 8, 3), np.uint8), np.zeros((8, 8)), {}, "shape"),
+    (np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8)), {}, "RGBA"),
+    (np.zeros((8, 8), np.uint8), np.zeros((8, 8)), {}, "greyscale"),
+    (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8)), {}, "uint8"),
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9)), {}, "differs from image size"),
+    (np.zeros((3, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 1)), {}, "2 masks for 3 images"),
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 2)), {}, "masks must be"),
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8)), {"num_samples": 0}, "positive"),
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8)), {"seed": -1}, "seed"),
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8)),
+     {"seed": 1, "z": np.zeros((1, 2, 8, 8, 1))}, "either seed or z"),
+    (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8)), {"z": np.zeros((1, 2, 8, 9, 1))},
+     "z must be"),
+])
+def test_bad_inputs_say_what_is_expected(inpainter, images, masks, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        inpainter.sample(images, masks, **kwargs)
+
+
+@pytest.mark.parametrize("image_shape, mask_shape, message", [
+    ((8, 8, 3), (1, 8, 8, 1), "images must be uint8 RGB"),
+    ((1, 8, 8, 4), (1, 8, 8, 1), "images must be uint8 RGB"),
+    ((1, 8, 8, 3), (1, 8, 8), "masks must be uint8"),
+    ((1, 8, 8, 3), (1, 8, 9, 1), "match the images in height and width"),
+    ((3, 8, 8, 3), (2, 8, 8, 1), "one per image"),
+    ((0, 8, 8, 3), (0, 8, 8, 1), "at least one image"),
+])
+def test_graph_checks_raise_invalid_argument(inpainter, image_shape, mask_shape, message):
+    """The checks that protect the serving signature, run through the live module."""
+    images, masks = tf.zeros(image_shape, tf.uint8), tf.zeros(mask_shape, tf.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        inpainter.module.sample(images, masks, tf.constant(2), tf.constant(0))
+
+
+def test_latest_checkpoint_dir_picks_most_recent(tmp_path):
+    assert latest_checkpoint_dir(tmp_path / "missing") is None
+    assert latest_checkpoint_dir(tmp_path) is None
+    for i, name in enumerate(["a", "nested/b", "c"]):
+        d = tmp_path / name
+        d.mkdir(parents=True)
+        tf.train.Checkpoint(v=tf.Variable(1.0)).write(str(d / "ckpt-1"))
+        (d / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+        os.utime(d / "checkpoint", (1000 + i, 1000 + i))
+    os.utime(tmp_path / "nested/b/checkpoint", (5000, 5000))
+    assert latest_checkpoint_dir(tmp_path) == tmp_path / "nested/b"
+    (tmp_path / "stale").mkdir()  # an index pointing at nothing is ignored
+    (tmp_path / "stale/checkpoint").write_text('model_checkpoint_path: "ckpt-9"\n')
+    assert latest_checkpoint_dir(tmp_path) == tmp_path / "nested/b"
+
+
+def test_missing_checkpoint_says_how_to_train(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="python train.py --preset quick"):
+        Inpainter.from_checkpoint(root=tmp_path)
+    with pytest.raises(CheckpointNotFoundError, match="train"):
+        Inpainter.from_checkpoint(tmp_path / "nowhere")
+
+
+def test_checkpoint_without_generator_is_refused(tmp_path):
+    tf.train.CheckpointManager(tf.train.Checkpoint(other=tf.Variable(1.0)), str(tmp_path),
+                               1).save()
+    with pytest.raises(RuntimeError, match="generator"):
+        load_generator(tmp_path)
+
+
+def test_checkpoint_restores_trained_weights(checkpoints, inpainter):
+    """The loaded generator holds the checkpoint's values, not a fresh init."""
+    generator, config, path = load_generator(checkpoints / "sample/ckpt-1")  # one checkpoint
+    assert path.endswith("ckpt-1") and config.img_hw == (32, 32)
+    reader = tf.train.load_checkpoint(str(checkpoints / "sample"))
+    stored = {reader.get_tensor(k).tobytes() for k in reader.get_variable_to_shape_map()
+              if k.endswith("VARIABLE_VALUE")}
+    for v in generator.weights:
+        assert v.numpy().tobytes() in stored, f"{v.path} not restored"
+
+
+# --------------------------------------------------------------------- CLI
+def load_cli():
+    spec = importlib.util.spec_from_file_location("piigan_test_cli", ROOT / "test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_png(path):
+    import cv2
+
+    image = cv2.imread(str(path))
+    assert image is not None, f"{path} missing or unreadable"
+    return image[:, :, ::-1]
+
+
+def test_cli_defaults_after_quickstart(checkpoints, tmp_path, monkeypatch, capsys):
+    """`python test.py --num_samples 3` with nothing else, as after the quickstart."""
+    monkeypatch.chdir(tmp_path)
+    os.symlink(checkpoints, tmp_path / "checkpoints")
+    cli = load_cli()
+    assert cli.main(["--num_samples", "3", "--seed", "5", "--no_progress"]) == 0
+    grid = read_png(tmp_path / "outputs/samples.png")
+    # 4 sample-set images cropped to the tiny preset's 32x32; 2 px white separators.
+    assert grid.shape == (4 * 32 + 3 * 2, 5 * 32 + 4 * 2, 3)
+    masked = grid[:32, 34:66]
+    assert (masked[8:24, 8:24] == 255).all()  # the 16x16 centre hole, white
+    assert "seed 5" in capsys.readouterr().out
+
+
+def test_cli_image_mask_and_output_dir(checkpoints, tmp_path, capsys):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "odd.png"), rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    mask = np.zeros((10, 10), np.uint8)
+    mask[3:7, 3:7] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    cli = load_cli()
+    rc = cli.main(["--image", str(tmp_path / "odd.png"), "--mask", str(tmp_path / "mask.png"),
+                   "--num_samples", "2", "--checkpoint_dir", str(checkpoints / "sample"),
+                   "--output", str(tmp_path / "grid.png"), "--output_dir", str(tmp_path / "s")])
+    assert rc == 0
+    sample = read_png(tmp_path / "s/odd_sample01.png")
+    original = read_png(tmp_path / "odd.png")
+    assert sample.shape == (37, 53, 3)  # not cropped to a multiple of 8
+    hole = cv2.resize(mask, (53, 37), interpolation=cv2.INTER_NEAREST) > 127
+    np.testing.assert_array_equal(sample[~hole], original[~hole])
+    assert read_png(tmp_path / "grid.png").shape == (37, 4 * 53 + 3 * 2, 3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image", "{tmp}/notes.png"], "not a readable image"),
+    (["--image", "{tmp}/nothing_here"], "no such file or folder"),
+    (["--mask", "{tmp}/notes.png"], "cannot read mask"),
+    (["--num_samples", "0"], "at least 1"),
+    (["--saved_model", "{tmp}"], "export.py"),
+])
+def test_cli_errors_are_messages(checkpoints, tmp_path, capsys, args, message):
+    (tmp_path / "notes.png").write_text("not an image")
+    args = [a.format(tmp=tmp_path) for a in args]
+    if "--saved_model" not in args:
+        args += ["--checkpoint_dir", str(checkpoints / "sample")]
+    assert load_cli().main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_without_checkpoint_says_train_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert load_cli().main(["--num_samples", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "python train.py --preset quick" in err and "Traceback" not in err

@@ -1,0 +1,686 @@
+"""Evaluation runs: PiiGAN samples and classical baselines, scored and reported.
+
+One run takes a set of validation images, draws one mask per image from a
+seeded generator (or reads mask files), and completes every image
+
+* ``num_samples`` times with PiiGAN (one batched pass per group of images), and
+* once each with OpenCV's Telea and Navier–Stokes inpainting (the classical
+  baselines: deterministic, so their diversity is 0),
+
+then scores every completion against the ground truth with
+:mod:`piigan_tf.metrics` and writes a report. Python use::
+
+    from piigan_tf.evaluation import evaluate_files, write_report
+    from piigan_tf.inference import Inpainter
+
+    inpainter = Inpainter.from_checkpoint("checkpoints/celeba_real")
+    result = evaluate_files(inpainter, "data/celeba_real/val.flist", num_samples=10,
+                            max_images=100, seed=0)
+    paths = write_report(result, "eval/celeba_real")
+    print(result.table())
+
+Per-image figures are means over an image's samples, except best-of-N (the
+best sample) and the diversities (over pairs of samples). Reported figures
+are means over images (NaNs, i.e. empty holes, left out); FID is a set-level
+figure computed on the first sample of every image, so every method is
+scored on as many images as the ground truth set.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from piigan_tf import metrics as M
+
+log = logging.getLogger("piigan_tf")
+
+#: PSNR of identical images is infinite; per-image values are capped here
+#: before averaging. The largest finite PSNR of uint8 images with n values is
+#: 10 log10(255² n): 95 dB for 128×128×3, so the cap only ever replaces +inf
+#: for images of up to ~1.5e5 values (~220×220 RGB).
+PSNR_CAP_DB = 100.0
+
+#: Masks an evaluation can draw: ``center`` is the reference test's mask (a
+#: HEIGHT × WIDTH hole at the centre, no jitter); the others are the training
+#: mask types of :func:`piigan_tf.data.masks.make_masks`.
+EVAL_MASK_TYPES = ("center", "box", "random_box", "free_form")
+CROPS = ("center", "random")
+
+#: OpenCV inpainting baselines: name → (label, cv2 flag name).
+BASELINES = {"telea": ("OpenCV Telea", "INPAINT_TELEA"),
+             "navier_stokes": ("OpenCV Navier-Stokes", "INPAINT_NS")}
+BASELINE_RADIUS = 3  # inpaintRadius, as in OpenCV's inpainting tutorial
+
+MODEL_KEY = "piigan"
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricInfo:
+    """How a metric is shown: table label, better direction, number format."""
+
+    key: str
+    label: str
+    better: str  # "higher", "lower", or "closer to ground truth"
+    fmt: str = "{:.4f}"
+
+
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("psnr", "PSNR (dB)", "higher", "{:.2f}"),
+    MetricInfo("ssim", "SSIM", "higher"),
+    MetricInfo("psnr_hole", "PSNR hole (dB)", "higher", "{:.2f}"),
+    MetricInfo("ssim_hole", "SSIM hole box", "higher"),
+    MetricInfo("l1_hole", "L1 hole", "lower"),
+    MetricInfo("tv_hole", "TV hole", "closer to ground truth"),
+    MetricInfo("best_psnr", "best-of-N PSNR (dB)", "higher", "{:.2f}"),
+    MetricInfo("best_ssim", "best-of-N SSIM", "higher"),
+    MetricInfo("diversity_l1", "diversity: pairwise L1 hole", "higher (pluralism)"),
+    MetricInfo("lpips", "LPIPS-VGG16 (uniform) to truth", "lower"),
+    MetricInfo("lpips_diversity", "diversity: pairwise LPIPS-VGG16", "higher (pluralism)"),
+    MetricInfo("fid", "FID (first sample)", "lower", "{:.2f}"),
+)
+METRIC_INFO = {m.key: m for m in METRICS}
+#: Metrics that need the ImageNet networks.
+PERCEPTUAL_METRICS = ("lpips", "lpips_diversity", "fid")
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """Everything an evaluation run measured.
+
+    Attributes:
+        methods: Method keys in report order (``"piigan"`` first, if any).
+        labels: Method key → display name.
+        per_image: One dict per (image, method): ``image``, ``method`` and
+            every per-image metric.
+        means: Method key → metric key → mean over images (plus ``fid``).
+        truth_tv: Mean hole TV of the ground truth (reference for ``tv_hole``).
+        settings: What was run (model, step, data, masks, seeds, sizes).
+        notes: Human-readable remarks (e.g. why LPIPS/FID were skipped).
+        timings: Method key → seconds spent completing (not scoring).
+        examples: A few images for the grid: ``images``, ``masks``, and
+            ``completions`` (method key → uint8 ``[K, n, H, W, 3]``).
+    """
+
+    methods: list[str]
+    labels: dict[str, str]
+    per_image: list[dict[str, Any]]
+    means: dict[str, dict[str, float]]
+    truth_tv: float
+    settings: dict[str, Any]
+    notes: list[str]
+    timings: dict[str, float]
+    examples: dict[str, Any]
+
+    def metric_keys(self) -> list[str]:
+        """Metrics present in this result, in :data:`METRICS` order."""
+        present = {k for values in self.means.values() for k in values}
+        return [m.key for m in METRICS if m.key in present]
+
+    def table(self) -> str:
+        """The means as a markdown table: one row per metric, one column per method."""
+        header = ["metric", "better", *(self.labels[m] for m in self.methods), "ground truth"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+        for key in self.metric_keys():
+            info = METRIC_INFO[key]
+            cells = [info.label, info.better]
+            for method in self.methods:
+                value = self.means[method].get(key, float("nan"))
+                cells.append("—" if value is None or math.isnan(value) else info.fmt.format(value))
+            cells.append(info.fmt.format(self.truth_tv) if key == "tv_hole" else "—")
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ inputs
+def list_eval_files(data: str | os.PathLike) -> list[str]:
+    """Image paths from a file list (``.flist``/``.txt``) or a folder (recursive, sorted).
+
+    Raises:
+        FileNotFoundError: ``data`` is neither (the message says what is expected).
+        ValueError: it holds no images.
+    """
+    from piigan_tf.data import list_images, read_flist
+
+    path = Path(data)
+    if path.is_dir():
+        files = list_images(path)
+    elif path.is_file():
+        files = read_flist(path)
+    else:
+        raise FileNotFoundError(f"--data {path}: no such file list or image folder (pass a .flist "
+                                "file with one image path per line, or a folder of images)")
+    if not files:
+        raise ValueError(f"no images in {path}")
+    return files
+
+
+def default_eval_data(config) -> str:
+    """The validation list of the dataset a model was trained on (``config.DATASET``)."""
+    from piigan_tf.data import resolve_dataset
+
+    return resolve_dataset(config.DATASET, config.DATA_DIR)[1]
+
+
+def load_eval_images(files: Sequence[str], img_hw: Sequence[int], crop: str = "center",
+                     seed: int = 0, max_images: int | None = None
+                     ) -> tuple[list[str], np.ndarray]:
+    """Reads images and cuts an ``img_hw`` window from each.
+
+    Args:
+        files: Image paths (unreadable files are skipped with a warning).
+        img_hw: ``(H, W)``, the model's IMG_SHAPES.
+        crop: ``"center"`` (the centre window at native scale, images smaller
+            than ``img_hw`` scaled up first) or ``"random"`` (the training
+            RANDOM_CROP, with stateless seed ``[seed, i]`` for file ``i``).
+        seed: Seed for ``"random"``.
+        max_images: Stop after this many images.
+
+    Returns:
+        ``(names, images)``: file stems and uint8 ``[B, H, W, 3]``.
+    """
+    from piigan_tf.data import load_image_file
+    from piigan_tf.inference import center_crop
+
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+    names, images = [], []
+    for i, path in enumerate(files):
+        if max_images is not None and len(images) >= max_images:
+            break
+        try:
+            image = load_image_file(path)
+        except (ValueError, OSError) as exc:
+            log.warning("skipping %s: %s", path, exc)
+            continue
+        if crop == "center":
+            image = center_crop(image, img_hw)
+        else:
+            import tensorflow as tf
+
+            from piigan_tf.data.pipeline import random_crop_image
+
+            image = random_crop_image(tf.constant(image), img_hw, tf.constant([seed, i], tf.int64)).numpy()
+        names.append(Path(path).stem)
+        images.append(image)
+    if not images:
+        raise ValueError(f"none of the {len(files)} files could be read as an image")
+    return names, np.stack(images)
+
+
+def make_eval_masks(num: int, img_hw: Sequence[int], box_hw: Sequence[int], mask_type: str = "center",
+                    seed: int = 0, max_delta_hw: Sequence[int] = (8, 8),
+                    margins_hw: Sequence[int] = (0, 0), mask_files: Sequence[str] | None = None
+                    ) -> np.ndarray:
+    """One mask per image, reproducibly.
+
+    Args:
+        num: Number of masks.
+        img_hw: Image size.
+        box_hw: Hole box (the model's HEIGHT, WIDTH).
+        mask_type: One of :data:`EVAL_MASK_TYPES`; ignored with ``mask_files``.
+        seed: Mask ``i`` of a random type uses stateless seed ``[seed, 2 i]``,
+            so it does not depend on how many images are evaluated.
+        max_delta_hw, margins_hw: Jitter and margins (training config).
+        mask_files: Mask images (white = hole), used in turn: image ``i``
+            gets ``mask_files[i % len(mask_files)]``, resized to ``img_hw``.
+
+    Returns:
+        uint8 ``[num, H, W, 1]``, 1 = hole.
+    """
+    from piigan_tf.data import load_mask_file, make_mask
+    from piigan_tf.inference import center_box_mask
+
+    if mask_files:
+        loaded = [load_mask_file(f, img_hw) for f in mask_files]
+        return np.stack([(loaded[i % len(loaded)] > 0.5).astype(np.uint8) for i in range(num)])
+    if mask_type not in EVAL_MASK_TYPES:
+        raise ValueError(f"mask_type must be one of {EVAL_MASK_TYPES}, got {mask_type!r}")
+    if mask_type == "center":
+        mask = (center_box_mask(img_hw, box_hw) > 0).astype(np.uint8)
+        return np.repeat(mask[np.newaxis], num, axis=0)
+    masks = [make_mask([seed, 2 * i], img_hw, box_hw, max_delta_hw, margins_hw, mask_type)[0]
+             for i in range(num)]
+    return np.stack([(m.numpy() > 0.5).astype(np.uint8) for m in masks])
+
+
+def mask_files_in(folder: str | os.PathLike) -> list[str]:
+    """The mask images in a folder (sorted); raises if there are none."""
+    from piigan_tf.data import list_images
+
+    files = list_images(folder)
+    if not files:
+        raise ValueError(f"no mask images (png, jpg, bmp, ...) in {folder}")
+    return files
+
+
+# --------------------------------------------------------------- baselines
+def inpaint_opencv(images, masks, method: str = "telea", radius: int = BASELINE_RADIUS) -> np.ndarray:
+    """Classical inpainting with ``cv2.inpaint``, one completion per image.
+
+    Args:
+        images: uint8 ``[B, H, W, 3]``.
+        masks: ``[B, H, W, 1]``, non-zero = hole.
+        method: ``"telea"`` (Telea 2004, fast marching) or ``"navier_stokes"``
+            (Bertalmio et al. 2001).
+        radius: Neighbourhood radius in pixels.
+
+    Returns:
+        uint8 ``[B, H, W, 3]``; known pixels unchanged.
+    """
+    import cv2
+
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; valid options are {tuple(BASELINES)}")
+    flag = getattr(cv2, BASELINES[method][1])
+    images = np.asarray(images, np.uint8)
+    hole = M.hole_pixels(masks, images.shape)
+    out = np.empty_like(images)
+    for i, (image, h) in enumerate(zip(images, hole)):
+        filled = cv2.inpaint(np.ascontiguousarray(image), h[..., 0].astype(np.uint8) * 255, radius, flag)
+        out[i] = np.where(h, filled, image)
+    return out
+
+
+# ----------------------------------------------------------------- scoring
+def score_completions(truth, completions, mask, lpips: M.LPIPSDistance | None = None,
+                      truth_features=None) -> dict[str, float]:
+    """Per-image figures of one method's completions of one image.
+
+    Args:
+        truth: uint8 ``[H, W, 3]``.
+        completions: uint8 ``[N, H, W, 3]`` (N = 1 for a baseline).
+        mask: ``[H, W, 1]``, non-zero = hole.
+        lpips: Optional LPIPS network (adds ``lpips`` and ``lpips_diversity``).
+        truth_features: ``lpips.embed(truth)``, to avoid recomputing it per method.
+
+    Returns:
+        ``{metric key: value}``: means over the N samples, except best-of-N
+        (the best sample) and the diversities (means over sample pairs).
+    """
+    truth = np.asarray(truth)
+    completions = np.asarray(completions)
+    psnr = M.psnr(truth, completions, max_db=PSNR_CAP_DB)
+    ssim = M.ssim(truth, completions)
+    with np.errstate(invalid="ignore"):
+        scores = {
+            "psnr": float(np.mean(psnr)),
+            "ssim": float(np.mean(ssim)),
+            "psnr_hole": float(np.mean(M.psnr(truth, completions, mask, max_db=PSNR_CAP_DB))),
+            "ssim_hole": float(np.mean(M.hole_ssim(truth, completions, mask))),
+            "l1_hole": float(np.mean(M.l1(truth, completions, mask))),
+            "tv_hole": float(np.mean(M.total_variation(completions, mask))),
+            "best_psnr": float(M.best_of_n(psnr)),
+            "best_ssim": float(M.best_of_n(ssim)),
+            "diversity_l1": M.pairwise_l1_diversity(completions, mask),
+        }
+    if lpips is not None:
+        features = lpips.embed(completions)
+        if truth_features is None:
+            truth_features = lpips.embed(truth[np.newaxis])
+        scores["lpips"] = float(np.mean(lpips.distance_from_features(truth_features, features)))
+        scores["lpips_diversity"] = lpips.pairwise_mean(features)
+    return scores
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    values = np.asarray(values, np.float64)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def checkpoint_step(source: str) -> int | None:
+    """The training step of a checkpoint (None if unknown).
+
+    Read from the checkpoint's generator-optimizer iteration count (one per
+    training iteration), which stays right when a checkpoint is re-saved under
+    another number; else the number of a ``.../ckpt-N`` path.
+    """
+    try:
+        import tensorflow as tf
+
+        reader = tf.train.load_checkpoint(str(source))
+        return int(reader.get_tensor("g_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+    except Exception:  # not a checkpoint, or one without optimizer state
+        match = re.search(r"ckpt-(\d+)$", str(source))
+        return int(match.group(1)) if match else None
+
+
+def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[str] | None = None,
+             num_samples: int = 10, seed: int = 0, batch_size: int = 4,
+             baselines: Sequence[str] = tuple(BASELINES), perceptual: bool = True,
+             networks: tuple | None = None, num_examples: int = 4,
+             progress: bool = True) -> EvaluationResult:
+    """Completes and scores ``images`` with PiiGAN and the baselines.
+
+    Args:
+        inpainter: A :class:`piigan_tf.inference.Inpainter`, or None to
+            evaluate the baselines only.
+        images: uint8 ``[B, H, W, 3]`` ground truth.
+        masks: ``[B, H, W, 1]``, non-zero = hole.
+        names: Per-image names for the per-image table (default ``"0"``, ``"1"``, …).
+        num_samples: PiiGAN completions per image (N).
+        seed: Noise seed: image ``i``'s noise is
+            ``tf.random.stateless_normal([N, H, W, 1], seed=[seed, 2 i + 1])``,
+            independent of ``batch_size`` and of the other images.
+        batch_size: Images per generator pass (each brings N rows).
+        baselines: Keys of :data:`BASELINES` to run.
+        perceptual: Try LPIPS and FID (skipped, with a note, when the
+            ImageNet weights are unavailable).
+        networks: Pre-built ``(LPIPSDistance, InceptionFeatures)`` to use
+            instead of loading the ImageNet ones (to reuse them across runs;
+            tests pass randomly initialised ones).
+        num_examples: Images kept for the grid.
+        progress: Show a progress bar.
+
+    Returns:
+        An :class:`EvaluationResult`.
+    """
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    images = np.asarray(images, np.uint8)
+    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+        raise ValueError(f"images must be uint8 [B, H, W, 3] with B >= 1; got shape {images.shape}")
+    if np.shape(masks)[:3] != images.shape[:3]:
+        raise ValueError(f"need one mask [H, W, 1] per image: images {images.shape}, "
+                         f"masks {np.shape(masks)}")
+    masks = M.hole_pixels(masks, images.shape).astype(np.uint8)
+    if num_samples < 1 or batch_size < 1:
+        raise ValueError(f"num_samples and batch_size must be >= 1, got {num_samples}, {batch_size}")
+    for key in baselines:
+        if key not in BASELINES:
+            raise ValueError(f"unknown baseline {key!r}; valid options are {tuple(BASELINES)}")
+    names = [str(i) for i in range(len(images))] if names is None else list(names)
+    num, height, width = images.shape[:3]
+
+    methods = ([MODEL_KEY] if inpainter is not None else []) + list(baselines)
+    labels = {MODEL_KEY: f"PiiGAN (N={num_samples})", **{k: v[0] for k, v in BASELINES.items()}}
+    notes: list[str] = []
+    lpips = inception = None
+    if perceptual and networks is not None:
+        lpips, inception = networks
+    elif perceptual:
+        lpips, inception, reason = M.load_perceptual_networks()
+        if reason:
+            log.warning("LPIPS/FID skipped: %s", reason)
+            notes.append(f"LPIPS/FID skipped: {reason}.")
+    else:
+        notes.append("LPIPS/FID skipped: disabled (--no_perceptual).")
+
+    per_image: list[dict[str, Any]] = []
+    truth_tv: list[float] = []
+    timings = {m: 0.0 for m in methods}
+    first_samples = {m: [] for m in methods}  # for FID: one completion per image
+    num_examples = min(num_examples, num)
+    examples = {"images": images[:num_examples], "masks": masks[:num_examples],
+                "names": names[:num_examples], "completions": {m: [] for m in methods}}
+
+    bar = tqdm(total=num, unit="img", desc="evaluating", disable=not progress)
+    try:
+        for start in range(0, num, batch_size):
+            stop = min(num, start + batch_size)
+            batch, batch_masks = images[start:stop], masks[start:stop]
+            completions = {}
+            if inpainter is not None:
+                z = np.stack([tf.random.stateless_normal([num_samples, height, width, 1],
+                                                         seed=[seed, 2 * i + 1]).numpy()
+                              for i in range(start, stop)])
+                t0 = time.perf_counter()
+                completions[MODEL_KEY] = inpainter.sample(batch, batch_masks, z=z)
+                timings[MODEL_KEY] += time.perf_counter() - t0
+            for key in baselines:
+                t0 = time.perf_counter()
+                completions[key] = inpaint_opencv(batch, batch_masks, key)[:, np.newaxis]
+                timings[key] += time.perf_counter() - t0
+            for b in range(stop - start):
+                i = start + b
+                truth_features = lpips.embed(batch[b][np.newaxis]) if lpips is not None else None
+                truth_tv.append(float(M.total_variation(batch[b], batch_masks[b])))
+                for method in methods:
+                    samples = completions[method][b]
+                    scores = score_completions(batch[b], samples, batch_masks[b], lpips, truth_features)
+                    per_image.append({"image": names[i], "method": method, **scores})
+                    first_samples[method].append(samples[0])
+                    if i < num_examples:
+                        examples["completions"][method].append(samples)
+            bar.update(stop - start)
+    finally:
+        bar.close()
+    examples["completions"] = {m: np.stack(v) for m, v in examples["completions"].items() if v}
+
+    means: dict[str, dict[str, float]] = {}
+    for method in methods:
+        rows = [r for r in per_image if r["method"] == method]
+        keys = [k for k in rows[0] if k not in ("image", "method")]
+        means[method] = {k: _nanmean([r[k] for r in rows]) for k in keys}
+    if inception is not None:
+        if num < 2:
+            notes.append("FID skipped: it needs at least 2 images.")
+        else:
+            truth_features = inception(images)
+            for method in methods:
+                means[method]["fid"] = M.fid(truth_features, inception(np.stack(first_samples[method])))
+            if num < 2048:
+                notes.append(f"FID on {num} images: below the 2,048 feature dimensions, so the "
+                             "covariances are singular and FID is biased upwards; compare only "
+                             "runs with the same number of images.")
+
+    source = getattr(inpainter, "source", None) if inpainter is not None else None
+    settings = {
+        "model": str(source) if source else None,
+        "step": checkpoint_step(source) if source else None,
+        "num_images": int(num),
+        "image_size": [int(height), int(width)],
+        "num_samples": int(num_samples),
+        "seed": int(seed),
+        "mean_hole_fraction": float(masks.mean()),
+        "baselines": list(baselines),
+        "baseline_radius": BASELINE_RADIUS,
+        "psnr_cap_db": PSNR_CAP_DB,
+        "perceptual": lpips is not None,
+    }
+    return EvaluationResult(methods=methods, labels={m: labels[m] for m in methods}, per_image=per_image,
+                            means=means, truth_tv=_nanmean(truth_tv), settings=settings, notes=notes,
+                            timings=timings, examples=examples)
+
+
+def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples: int = 10,
+                   max_images: int | None = None, seed: int = 0, mask_type: str = "center",
+                   mask_dir: str | os.PathLike | None = None, crop: str = "center",
+                   config=None, **kwargs) -> EvaluationResult:
+    """:func:`evaluate` on files: reads, crops and masks them first.
+
+    Args:
+        inpainter: An ``Inpainter`` (its ``config`` gives image and hole
+            sizes), or None for baselines only (then pass ``config``).
+        data: File list or folder; default: the validation list of the
+            model's dataset (:func:`default_eval_data`).
+        num_samples: Completions per image.
+        max_images: Use the first this many readable images (None: all).
+        seed: Seeds the masks, random crops and noise.
+        mask_type: One of :data:`EVAL_MASK_TYPES` (``center`` default).
+        mask_dir: Folder of mask images (white = hole), used in turn.
+        crop: ``"center"`` or ``"random"`` (see :func:`load_eval_images`).
+        config: Training config; default ``inpainter.config``, else the
+            defaults (128×128 images, 64×64 hole box).
+        **kwargs: Passed to :func:`evaluate`.
+    """
+    from piigan_tf.config import load_config
+
+    if config is None:
+        config = getattr(inpainter, "config", None)
+    if config is None:
+        log.warning("no training config with the model; assuming the defaults of setting.yml")
+        config = load_config()
+    if data is None:
+        data = default_eval_data(config)
+    files = list_eval_files(data)
+    names, images = load_eval_images(files, config.img_hw, crop, seed, max_images)
+    mask_files = mask_files_in(mask_dir) if mask_dir else None
+    masks = make_eval_masks(len(images), config.img_hw, config.box_hw, mask_type, seed,
+                            (config.MAX_DELTA_HEIGHT, config.MAX_DELTA_WIDTH),
+                            (config.VERTICAL_MARGIN, config.HORIZONTAL_MARGIN), mask_files)
+    result = evaluate(inpainter, images, masks, names, num_samples=num_samples, seed=seed, **kwargs)
+    result.settings.update({
+        "data": os.fspath(data),
+        "masks": os.fspath(mask_dir) if mask_dir else mask_type,
+        "hole_box": list(config.box_hw),
+        "crop": crop,
+    })
+    return result
+
+
+# ------------------------------------------------------------------ report
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    return value
+
+
+def markdown_report(result: EvaluationResult) -> str:
+    """The report as markdown: settings, the table, notes and timings."""
+    s = result.settings
+    lines = ["# PiiGAN evaluation", ""]
+    model = s.get("model") or "none (baselines only)"
+    step = f" (step {s['step']})" if s.get("step") is not None else ""
+    lines += [f"- model: `{model}`{step}",
+              f"- data: `{s.get('data', '?')}`, {s['num_images']} images, "
+              f"{s.get('crop', 'center')} crops of {s['image_size'][0]}x{s['image_size'][1]}",
+              f"- masks: {s.get('masks', '?')} (hole box {s.get('hole_box', '?')}, "
+              f"{100 * s['mean_hole_fraction']:.1f}% of pixels on average), seed {s['seed']}",
+              f"- PiiGAN samples per image: N = {s['num_samples']}; baselines: one completion each "
+              f"(cv2.inpaint, radius {s['baseline_radius']})", ""]
+    lines += [result.table(), ""]
+    lines += ["Means over images. *hole* = the masked pixels; *SSIM hole box* = the hole's "
+              "bounding box (at least 11x11); TV = mean |neighbour difference| / 255 over pairs "
+              "touching the hole (ground truth column for reference); L1 and diversities in "
+              "[0, 1] (/255). Definitions: docs/evaluation.md.", ""]
+    for note in result.notes:
+        lines.append(f"- {note}")
+    timing = ", ".join(f"{result.labels[m]} {t:.1f} s" for m, t in result.timings.items())
+    lines += [f"- completion time (excluding scoring): {timing}", ""]
+    return "\n".join(lines)
+
+
+def write_report(result: EvaluationResult, output_dir: str | os.PathLike,
+                 grid_samples: int = 6) -> dict[str, Path]:
+    """Writes the report files.
+
+    Files: ``results.md`` (settings, table, notes), ``metrics.json``
+    (settings, means, per-image figures, notes, timings), ``per_image.csv``
+    (one row per image and method), ``metrics.png`` (bar chart per metric)
+    and ``grid.png`` (ground truth | input | baselines | samples).
+
+    Returns:
+        ``{kind: path}`` for the files written.
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "results.md", "json": out / "metrics.json",
+             "csv": out / "per_image.csv", "chart": out / "metrics.png", "grid": out / "grid.png"}
+    paths["markdown"].write_text(markdown_report(result))
+    payload = {"settings": result.settings, "labels": result.labels, "means": result.means,
+               "ground_truth": {"tv_hole": result.truth_tv}, "notes": result.notes,
+               "timings_s": result.timings, "per_image": result.per_image,
+               "metrics": {m.key: {"label": m.label, "better": m.better} for m in METRICS
+                           if m.key in result.metric_keys()}}
+    paths["json"].write_text(json.dumps(_json_value(payload), indent=2))
+    keys = [k for k in result.metric_keys() if k != "fid"]
+    with open(paths["csv"], "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "method", *keys])
+        for row in result.per_image:
+            writer.writerow([row["image"], row["method"],
+                             *(f"{row[k]:.6g}" if k in row else "" for k in keys)])
+    plot_metrics(result, paths["chart"])
+    grid = example_grid(result, grid_samples)
+    _write_png(paths["grid"], grid)
+    return paths
+
+
+def plot_metrics(result: EvaluationResult, path: str | os.PathLike) -> None:
+    """Bar chart, one panel per metric, one bar per method (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    keys = result.metric_keys()
+    cols = min(4, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, key in zip(axes.flat, keys):
+        info = METRIC_INFO[key]
+        values = [result.means[m].get(key, float("nan")) for m in result.methods]
+        ax.bar(range(len(values)), values, color=colours[:len(values)])
+        ax.set_xticks(range(len(values)), [result.labels[m] for m in result.methods],
+                      rotation=20, ha="right", fontsize=7)
+        ax.set_title(f"{info.label}\n({info.better})", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        if key == "tv_hole" and math.isfinite(result.truth_tv):
+            ax.axhline(result.truth_tv, color="k", linestyle="--", linewidth=1, label="ground truth")
+            ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.suptitle(f"{result.settings['num_images']} images, N = {result.settings['num_samples']}",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def example_grid(result: EvaluationResult, max_samples: int = 6, pad: int = 2) -> np.ndarray:
+    """uint8 grid, one row per example image: truth | input (hole white) | baselines | samples.
+
+    A header strip names the columns.
+    """
+    import cv2
+
+    ex = result.examples
+    images, masks = ex["images"], ex["masks"]
+    h, w = images.shape[1:3]
+    columns = [("truth", images), ("input", np.where(masks > 0, np.uint8(255), images))]
+    for method in result.methods:
+        if method != MODEL_KEY:
+            label = result.labels[method].replace("OpenCV ", "")
+            columns.append((label, ex["completions"][method][:, 0]))
+    if MODEL_KEY in result.methods:
+        samples = ex["completions"][MODEL_KEY]
+        for j in range(min(max_samples, samples.shape[1])):
+            columns.append((f"sample {j + 1}", samples[:, j]))
+    header_h = 14
+    width = len(columns) * (w + pad) - pad
+    grid = np.full([header_h + len(images) * (h + pad) - pad, width, 3], 255, np.uint8)
+    for c, (title, cells) in enumerate(columns):
+        x = c * (w + pad)
+        cv2.putText(grid, title, (x + 2, header_h - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+        for r, cell in enumerate(cells):
+            y = header_h + r * (h + pad)
+            grid[y:y + h, x:x + w] = cell
+    return grid
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
+        raise OSError(f"cannot write {path}")

@@ -1,0 +1,262 @@
+"""Evaluation runs (piigan_tf.evaluation) and the evaluate.py CLI, at 32x32.
+
+The model has random weights: these tests check the plumbing (masks,
+baselines, scoring, report files), not image quality.
+"""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from piigan_tf import evaluation as E  # noqa: E402
+from piigan_tf.config import load_config  # noqa: E402
+from piigan_tf.model import PiiGAN  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+HW = (32, 32)
+
+
+def smooth_image(seed, hw=(40, 44)):
+    """A smooth colour image (gradients plus a blob): easy for the baselines."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:hw[0], 0:hw[1]] / max(hw)
+    channels = [rng.uniform(40, 200) + rng.uniform(-50, 50) * x + rng.uniform(-50, 50) * y
+                + 30 * np.exp(-((x - rng.uniform(0.3, 0.7)) ** 2 + (y - 0.5) ** 2) * 20)
+                for _ in range(3)]
+    return np.clip(np.stack(channels, -1), 0, 255).astype(np.uint8)
+
+
+def tiny_model(seed=0):
+    config = load_config(preset="tiny")
+    model = PiiGAN.from_config_object(config)
+    model.build()
+    # Random but not the initial weights, so the checkpoint loader can tell
+    # restored weights from a fresh initialisation.
+    rng = np.random.default_rng(seed)
+    for v in model.generator.weights:
+        v.assign(v.numpy() + 0.01 * rng.standard_normal(v.shape).astype(np.float32))
+    return model, config
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    for i in range(5):
+        cv2.imwrite(str(folder / f"img{i}.png"), smooth_image(i)[:, :, ::-1])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    model, config = tiny_model()
+    directory = tmp_path_factory.mktemp("checkpoints") / "tiny"
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), 1)
+    manager.save(checkpoint_number=7)
+    config.dump(directory / "config.yml")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def inpainter():
+    from piigan_tf.export import InpaintingModule
+    from piigan_tf.inference import Inpainter
+
+    model, config = tiny_model()
+    module = InpaintingModule(model.generator)
+    return Inpainter(lambda i, m, n, s: module.sample(i, m, n, s)["completions"],
+                     lambda i, m, z: module.complete_with_noise(i, m, z)["completions"],
+                     config=config, source="memory/ckpt-3")
+
+
+@pytest.fixture(scope="module")
+def result(inpainter, image_dir):
+    # Random-initialised VGG16/InceptionV3 exercise the LPIPS/FID path offline.
+    networks = (E.M.LPIPSDistance(weights=None), E.M.InceptionFeatures(weights=None, image_size=75))
+    return E.evaluate_files(inpainter, image_dir, num_samples=3, max_images=4, seed=1,
+                            mask_type="box", batch_size=3, networks=networks,
+                            num_examples=2, progress=False)
+
+
+# ------------------------------------------------------------- baselines
+@pytest.mark.parametrize("method", list(E.BASELINES))
+def test_baselines_fill_only_the_hole_and_plausibly(method):
+    images = np.stack([smooth_image(i, HW) for i in range(2)])
+    masks = E.make_eval_masks(2, HW, (16, 16), "center")
+    out = E.inpaint_opencv(images, masks, method)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    known = masks[..., 0] == 0
+    np.testing.assert_array_equal(out[known], images[known])
+    from piigan_tf.metrics import psnr
+
+    hole_psnr = psnr(images, out, masks)
+    assert np.all(hole_psnr > 20), hole_psnr  # smooth images: diffusion fills them well
+
+
+def test_unknown_baseline_is_rejected():
+    with pytest.raises(ValueError, match="telea"):
+        E.inpaint_opencv(np.zeros((1, 8, 8, 3), np.uint8), np.ones((1, 8, 8, 1)), "patchmatch")
+
+
+# ------------------------------------------------------------------ masks
+def test_masks_center_random_reproducible_and_from_files(tmp_path):
+    center = E.make_eval_masks(3, (32, 40), (16, 16), "center")
+    assert center.shape == (3, 32, 40, 1) and center.dtype == np.uint8
+    assert center[0, 8:24, 12:28].all() and center[0].sum() == 256
+    for mask_type in ("box", "random_box", "free_form"):
+        a = E.make_eval_masks(5, HW, (16, 16), mask_type, seed=4)
+        b = E.make_eval_masks(3, HW, (16, 16), mask_type, seed=4)
+        np.testing.assert_array_equal(a[:3], b)  # mask i does not depend on the count
+        assert set(np.unique(a)) <= {0, 1} and all(m.any() for m in a)
+    assert not np.array_equal(E.make_eval_masks(2, HW, (16, 16), "free_form", seed=4),
+                              E.make_eval_masks(2, HW, (16, 16), "free_form", seed=5))
+    for i in range(2):
+        m = np.zeros((64, 64), np.uint8)
+        m[i * 32:(i + 1) * 32] = 255
+        cv2.imwrite(str(tmp_path / f"m{i}.png"), m)
+    files = E.mask_files_in(tmp_path)
+    masks = E.make_eval_masks(3, HW, (16, 16), mask_files=files)
+    assert masks[0, :16].all() and not masks[0, 16:].any()
+    np.testing.assert_array_equal(masks[2], masks[0])  # used in turn
+    with pytest.raises(ValueError, match="mask_type"):
+        E.make_eval_masks(1, HW, (16, 16), "circle")
+
+
+def test_load_eval_images_crops_and_skips_bad_files(image_dir, tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    files = [str(tmp_path / "bad.png")] + E.list_eval_files(image_dir)
+    names, images = E.load_eval_images(files, HW, max_images=3)
+    assert names == ["img0", "img1", "img2"] and images.shape == (3, 32, 32, 3)
+    np.testing.assert_array_equal(images[0], smooth_image(0)[4:36, 6:38])  # the centre window
+    _, random = E.load_eval_images(files, HW, crop="random", seed=2, max_images=2)
+    _, again = E.load_eval_images(files, HW, crop="random", seed=2, max_images=2)
+    np.testing.assert_array_equal(random, again)
+    with pytest.raises(FileNotFoundError, match="no such file list or image folder"):
+        E.list_eval_files(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- scoring
+def test_perfect_completions_score_as_identical():
+    truth = smooth_image(3, HW)
+    mask = E.make_eval_masks(1, HW, (16, 16), "center")[0]
+    scores = E.score_completions(truth, np.stack([truth] * 3), mask)
+    assert scores["psnr"] == scores["psnr_hole"] == scores["best_psnr"] == E.PSNR_CAP_DB
+    assert scores["ssim"] == pytest.approx(1.0) and scores["ssim_hole"] == pytest.approx(1.0)
+    assert scores["l1_hole"] == 0.0 and scores["diversity_l1"] == 0.0
+
+
+def test_evaluate_scores_every_method(result):
+    assert result.methods == ["piigan", "telea", "navier_stokes"]
+    assert len(result.per_image) == 4 * 3
+    assert result.settings["step"] == 3 and result.settings["num_samples"] == 3
+    for method in result.methods:
+        means = result.means[method]
+        for key in ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole", "tv_hole", "best_psnr",
+                    "best_ssim", "diversity_l1", "lpips", "lpips_diversity", "fid"):
+            assert np.isfinite(means[key]), (method, key)
+        assert means["best_psnr"] >= means["psnr"] - 1e-9
+    for baseline in E.BASELINES:  # one completion each: no diversity, best-of-1 = the value
+        assert result.means[baseline]["diversity_l1"] == 0.0
+        assert result.means[baseline]["lpips_diversity"] == 0.0
+        assert result.means[baseline]["best_psnr"] == pytest.approx(result.means[baseline]["psnr"])
+    assert result.means["piigan"]["diversity_l1"] > 0  # random weights still vary with z
+    completions = result.examples["completions"]
+    assert completions["piigan"].shape == (2, 3, 32, 32, 3)
+    assert completions["telea"].shape == (2, 1, 32, 32, 3)
+
+
+def test_evaluate_is_reproducible_and_independent_of_batch_size(inpainter, image_dir):
+    kwargs = dict(num_samples=2, max_images=3, seed=5, mask_type="free_form",
+                  perceptual=False, progress=False)
+    a = E.evaluate_files(inpainter, image_dir, batch_size=1, **kwargs)
+    b = E.evaluate_files(inpainter, image_dir, batch_size=3, **kwargs)
+    # Same noise per image whatever the batching; the network's float
+    # round-off may still differ with the batch size (oneDNN picks kernels by
+    # shape), which can flip a rounded uint8 pixel by one.
+    diff = np.abs(a.examples["completions"]["piigan"].astype(int)
+                  - b.examples["completions"]["piigan"].astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    for method in a.methods:
+        for key, value in a.means[method].items():
+            assert b.means[method][key] == pytest.approx(value, rel=1e-2, abs=1e-3), (method, key)
+    again = E.evaluate_files(inpainter, image_dir, batch_size=1, **kwargs)
+    assert again.means == a.means  # same call, same numbers
+    assert any("disabled" in note for note in a.notes)
+
+
+def test_missing_imagenet_weights_skip_lpips_and_fid(monkeypatch):
+    monkeypatch.setattr(E.M, "load_perceptual_networks",
+                        lambda weights="imagenet": (None, None, "no internet (test)"))
+    images = np.stack([smooth_image(i, HW) for i in range(2)])
+    masks = E.make_eval_masks(2, HW, (16, 16))
+    res = E.evaluate(None, images, masks, progress=False)
+    assert res.methods == ["telea", "navier_stokes"]
+    assert "lpips" not in res.metric_keys() and "fid" not in res.metric_keys()
+    assert res.notes[0] == "LPIPS/FID skipped: no internet (test)."
+    assert "LPIPS" not in res.table()
+
+
+# ----------------------------------------------------------------- report
+def test_report_files(result, tmp_path):
+    paths = E.write_report(result, tmp_path / "report", grid_samples=2)
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {
+        "results.md", "metrics.json", "per_image.csv", "metrics.png", "grid.png"}
+    markdown = paths["markdown"].read_text()
+    assert "| metric | better | PiiGAN (N=3) | OpenCV Telea | OpenCV Navier-Stokes |" in markdown
+    assert "best-of-N PSNR" in markdown and "step 3" in markdown
+
+    def no_nan(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    payload = json.loads(paths["json"].read_text(), parse_constant=no_nan)
+    assert set(payload["means"]) == {"piigan", "telea", "navier_stokes"}
+    assert len(payload["per_image"]) == 12 and "fid" in payload["means"]["telea"]
+    rows = paths["csv"].read_text().strip().splitlines()
+    assert rows[0].startswith("image,method,psnr,ssim") and len(rows) == 13
+    chart = cv2.imread(str(paths["chart"]))
+    assert chart is not None and chart.shape[0] > 200
+    grid = cv2.imread(str(paths["grid"]))
+    # 2 rows of 32 px plus a 14 px header; columns truth, input, 2 samples, 2 baselines.
+    assert grid.shape == (14 + 2 * 32 + 2, 6 * 32 + 5 * 2, 3)
+
+
+# -------------------------------------------------------------------- CLI
+def _load_cli():
+    spec = importlib.util.spec_from_file_location("evaluate_cli", ROOT / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_with_checkpoint(checkpoint_dir, image_dir, tmp_path, capsys):
+    cli = _load_cli()
+    out = tmp_path / "eval"
+    code = cli.main(["--checkpoint_dir", str(checkpoint_dir), "--data", str(image_dir),
+                     "--num_samples", "2", "--max_images", "2", "--output_dir", str(out),
+                     "--no_perceptual", "--no_progress", "--mask_type", "random_box"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "PiiGAN (N=2)" in printed and "OpenCV Telea" in printed
+    assert (out / "results.md").is_file() and (out / "grid.png").is_file()
+    assert json.loads((out / "metrics.json").read_text())["settings"]["step"] == 7
+
+
+def test_cli_baselines_only_and_errors(image_dir, tmp_path, capsys):
+    cli = _load_cli()
+    out = tmp_path / "base"
+    assert cli.main(["--baselines_only", "--data", str(image_dir), "--output_dir", str(out),
+                     "--no_perceptual", "--no_progress"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["settings"]["num_images"] == 5
+    assert cli.main(["--baselines_only", "--data", str(tmp_path / "missing"),
+                     "--no_perceptual", "--no_progress"]) == 2
+    assert "no such file list or image folder" in capsys.readouterr().err
+    assert cli.main(["--checkpoint_dir", str(tmp_path / "none"), "--no_progress"]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["--baselines_only"])  # needs --data

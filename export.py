@@ -8,7 +8,7 @@ The version folder holds everything the C++ server needs (uint8 in, uint8 out,
 pre/post-processing in the graph, core ops only). Serve it with
     tensorflow_model_server --rest_api_port=8501 --model_name=piigan \\
         --model_base_path=$PWD/export/piigan
-See docs/serving.md for the request and response formats.
+See README.md (Export and TF Serving) for the request and response formats.
 """
 
 from __future__ import annotations

@@ -193,8 +193,8 @@ def test_export_refuses_existing_version(workdir, capsys):
 
 
 def test_serving_doc_request_is_valid_json():
-    """docs/serving.md's REST request body parses and names the signature's inputs."""
-    text = (ROOT / "docs/serving.md").read_text()
+    """The README's REST request body parses and names the signature's inputs."""
+    text = (ROOT / "README.md").read_text()
     body = text.split("```json", 1)[1].split("```", 1)[0]
     request = json.loads(body)
     assert set(request["inputs"]) == {"images", "masks", "num_samples", "seed"}

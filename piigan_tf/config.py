@@ -210,7 +210,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The README's quickstart: trains in a few minutes on 2 CPU cores.
     "quick": dict(DATASET="sample", IMG_SHAPES=[64, 64, 3], HEIGHT=32, WIDTH=32,
                   MAX_DELTA_HEIGHT=4, MAX_DELTA_WIDTH=4, BATCH_SIZE=4,
-                  MAX_ITERS=60, TRAIN_SPE=20, VAL_PSTEPS=20, STATIC_VIEW_SIZE=4,
+                  MAX_ITERS=40, TRAIN_SPE=20, VAL_PSTEPS=20, STATIC_VIEW_SIZE=4,
                   VIZ_MAX_OUT=4),
     # Unit tests: the smallest shapes the architecture allows.
     "tiny": dict(DATASET="sample", IMG_SHAPES=[32, 32, 3], HEIGHT=16, WIDTH=16,

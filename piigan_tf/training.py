@@ -9,19 +9,25 @@ iterator position) and interrupt handling are all under its control.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from piigan_tf.config import Config
 from piigan_tf.data import build_dataset, read_flist, resolve_dataset, scan_files
+from piigan_tf.data.noise import add_training_noise
+from piigan_tf.distribute import (dtype_policy, from_batch_major, resolve_mixed_precision,
+                                  to_batch_major)
 from piigan_tf.model import PiiGAN, default_optimizer
 from piigan_tf.utils import image_grid
 
@@ -36,9 +42,46 @@ class ConfigMismatchError(ValueError):
     """A checkpoint directory holds a run with an incompatible configuration."""
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (disk full, unwritable folder, ...).
+
+    The previous checkpoint is left as it was; the message names the folder,
+    the OS error and the checkpoint a rerun resumes from.
+    """
+
+
+class CheckpointReadError(RuntimeError):
+    """No checkpoint in a folder could be restored (all are unreadable)."""
+
+
+class DataPipelineError(RuntimeError):
+    """The training input pipeline failed (e.g. no image of an epoch could be decoded)."""
+
+
 # Keys that change variable shapes or the data stream: a run resumed with
 # different values would not restore (or would silently change the data).
 _RESUME_KEYS = ("IMG_SHAPES", "HEIGHT", "WIDTH", "EXTRACTOR_ACTIVATION", "D_STEPS")
+
+# Entries a CheckpointManager writes: ckpt-N.index, ckpt-N.data-K-of-M,
+# ckpt-N_temp/ (during a save) and *.tempstate* files (being renamed into place).
+_CKPT_FILE = re.compile(r"ckpt-(\d+)(_temp|\.index.*|\.data-\d+-of-\d+.*)")
+
+
+def _error_text(error: BaseException) -> str:
+    """A one-line description of an OS or TensorFlow error, with its errno name."""
+    if isinstance(error, tf.errors.OpError):
+        text = re.sub(r"\s*\[\[\{\{.*?\]\]", "", error.message)  # graph node annotations
+        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+        text = re.sub(r"\s*\[Op:\w+\]( name: \S*)?", "", text)
+    elif isinstance(error, OSError) and error.errno is not None:
+        import errno as errno_module
+
+        name = errno_module.errorcode.get(error.errno, str(error.errno))
+        where = f": {error.filename}" if error.filename else ""
+        text = f"[{name}] {error.strerror}{where}"
+    else:
+        text = str(error)
+    return " ".join(text.split())[:500]
 
 
 def dataset_name(dataset: str) -> str:
@@ -47,6 +90,70 @@ def dataset_name(dataset: str) -> str:
     if p.suffix == ".flist":
         return p.parent.name or p.stem
     return p.name if os.sep in dataset or p.exists() else dataset
+
+
+class LossLog:
+    """``losses.jsonl``: one JSON object per logged step, safe under kills and resume.
+
+    Opening it for a run resumed at ``start`` keeps only the complete lines
+    with ``step <= start`` (a kill can leave later lines, or half a line);
+    the file is rewritten atomically, then appended to and flushed line by
+    line. Values are written with ``repr`` precision, so they compare exactly.
+    A write error (disk full) is logged once and logging stops; the checkpoint
+    save that follows reports the problem.
+    """
+
+    def __init__(self, path: Path, start: int):
+        self.path = Path(path)
+        self._file = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            kept = []
+            if start > 0 and self.path.exists():
+                for line in self.path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and record.get("step", math.inf) <= start:
+                        kept.append(line + "\n")
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text("".join(kept), encoding="utf-8")
+            tmp.replace(self.path)
+            self._file = open(self.path, "a", encoding="utf-8")
+        except OSError as e:
+            log.warning("cannot write %s (%s); losses go to TensorBoard only",
+                        self.path, _error_text(e))
+
+    def write(self, step: int, logs: dict) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(json.dumps({"step": int(step), **logs}) + "\n")
+            self._file.flush()
+        except OSError as e:
+            log.warning("cannot write %s (%s); losses go to TensorBoard only",
+                        self.path, _error_text(e))
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+
+
+def read_loss_log(path: str | os.PathLike) -> list[dict]:
+    """The records of a ``losses.jsonl``, skipping a line cut short by a kill."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
 
 
 class Trainer:
@@ -61,11 +168,17 @@ class Trainer:
             False, existing checkpoints there are deleted (a fresh run).
         jit_compile: compile the train step with XLA.
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
+            BATCH_SIZE is per replica; the global batch is split over the
+            replicas and the step equals a single-device step on it.
+        mixed_precision: ``None`` (float32), ``"auto"`` (bfloat16 on CPU,
+            float16 on GPU), ``"bfloat16"`` or ``"float16"`` (loss-scaled).
+            Variables stay float32.
     """
 
     def __init__(self, config: Config, checkpoint_dir: str | None = None,
                  log_dir: str | None = None, resume: bool = True, jit_compile: bool = False,
-                 strategy: tf.distribute.Strategy | None = None):
+                 strategy: tf.distribute.Strategy | None = None,
+                 mixed_precision: str | None = None):
         self.config = config
         name = dataset_name(config.DATASET)
         self.checkpoint_dir = Path(checkpoint_dir or config.MODEL_RESTORE
@@ -75,6 +188,8 @@ class Trainer:
         self.jit_compile = jit_compile
         self.strategy = strategy or tf.distribute.get_strategy()
         self._stop_signal = None
+        #: "SIGTERM"/"SIGINT" when the last fit() stopped on that signal, else None.
+        self.stopped_by: str | None = None
 
         train_flist, val_flist = resolve_dataset(config.DATASET, config.DATA_DIR)
         self.train_files, bad = scan_files(read_flist(train_flist))
@@ -87,18 +202,24 @@ class Trainer:
         log.info("dataset %s: %d training files (%d skipped), %d validation files",
                  config.DATASET, len(self.train_files), bad, len(self.val_files))
 
-        with self.strategy.scope():
+        self.compute_dtype = resolve_mixed_precision(mixed_precision)
+        if self.compute_dtype == "float16" and config.GRADIENT_CLIP:
+            raise ValueError("GRADIENT_CLIP does not combine with float16 loss scaling; use "
+                             "--mixed_precision bfloat16 or turn GRADIENT_CLIP off")
+        with self.strategy.scope(), dtype_policy(self.compute_dtype):
             self.model = PiiGAN.from_config_object(config)
-            self.model.compile(
-                g_optimizer=default_optimizer("g_optimizer", config.LEARNING_RATE,
-                                              config.BETA_1, config.BETA_2),
-                d_optimizer=default_optimizer("d_optimizer", config.LEARNING_RATE,
-                                              config.BETA_1, config.BETA_2))
+            optimizers = [default_optimizer(name, config.LEARNING_RATE, config.BETA_1,
+                                            config.BETA_2)
+                          for name in ("g_optimizer", "d_optimizer")]
+            if self.compute_dtype == "float16":  # float16 gradients underflow unscaled
+                optimizers = [keras.optimizers.LossScaleOptimizer(o, name=o.name)
+                              for o in optimizers]
+            self.model.compile(g_optimizer=optimizers[0], d_optimizer=optimizers[1])
         if not resume and self.checkpoint_dir.exists():
             shutil.rmtree(self.checkpoint_dir)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, g_optimizer=self.model.g_optimizer,
-            d_optimizer=self.model.d_optimizer, noise_seed=self.model.seed_generator.state)
+            d_optimizer=self.model.d_optimizer)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.checkpoint_dir),
                                                   max_to_keep=3)
         self._train_fn = None
@@ -119,7 +240,26 @@ class Trainer:
             margins=(c.VERTICAL_MARGIN, c.HORIZONTAL_MARGIN), mask_type=c.MASK_TYPE,
             random_crop=c.RANDOM_CROP, group=c.D_STEPS + 1, shuffle=True, repeat=True,
             seed=c.SEED, start_batch=start)
-        return ds
+        # The noise (z, alpha, eps) is data too, drawn from (SEED, step): a
+        # resumed run gets the same noise, and a distributed step the same
+        # noise per sample as the single-device step.
+        return add_training_noise(ds, c.box_hw, seed=c.SEED, start=start)
+
+    def _input(self, start: int = 0):
+        """``train_dataset`` as the compiled step reads it (split over replicas)."""
+        ds = self.train_dataset(start)
+        if self.strategy.num_replicas_in_sync == 1:
+            return ds
+        # tf.distribute splits elements along axis 0: make it the batch axis.
+        ds = ds.map(to_batch_major, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return self.strategy.experimental_distribute_dataset(ds.prefetch(tf.data.AUTOTUNE))
+
+    def _local_element(self, data) -> dict:
+        """This worker's part of an element from ``_input``, as [K, B, ...] tensors."""
+        if self.strategy.num_replicas_in_sync == 1:
+            return data
+        parts = {k: self.strategy.experimental_local_results(v) for k, v in data.items()}
+        return from_batch_major({k: tf.concat(v, axis=0) for k, v in parts.items()})
 
     def static_view(self) -> dict | None:
         """Fixed validation images with the reference's centre box (the "static view")."""
@@ -154,21 +294,154 @@ class Trainer:
                 + "; ".join(diffs) + "). Pass another --checkpoint_dir, or --fresh to "
                 "start over in this folder.")
 
-    def restore(self) -> int:
-        """Restores the latest complete checkpoint, if any. Returns the step."""
+    def _checkpoint_files(self) -> list[tuple[int, str, Path]]:
+        """``(number, kind, path)`` of the ``ckpt-N*`` entries in the checkpoint folder."""
+        if not self.checkpoint_dir.is_dir():
+            return []
+        found = []
+        for entry in self.checkpoint_dir.iterdir():
+            m = _CKPT_FILE.fullmatch(entry.name)
+            if m:
+                found.append((int(m.group(1)), m.group(2), entry))
+        return found
+
+    def _remove_partial_checkpoints(self) -> None:
+        """Deletes what an interrupted or failed save left behind.
+
+        TensorFlow writes ``ckpt-N`` through a ``ckpt-N_temp/`` folder and
+        ``.tempstate`` files renamed into place, and the ``checkpoint`` file
+        (rewritten atomically) names ``ckpt-N`` only after it is complete. So
+        temp folders, and checkpoint files newer than the last one that file
+        names, are debris of a kill or a write error: never restored, they
+        only take disk space (160 MB each even for the tiny preset).
+        """
+        recorded = {Path(p).name for p in self.manager.checkpoints}
         latest = self.manager.latest_checkpoint
-        if not (self.resume and latest):
+        if latest is None:  # without an index nothing is known to be debris
+            newest = None
+        else:
+            newest = int(Path(latest).name.rsplit("-", 1)[1])
+        for number, kind, path in self._checkpoint_files():
+            stale = kind == "_temp" or ".tempstate" in kind or (
+                newest is not None and number > newest and f"ckpt-{number}" not in recorded)
+            if stale:
+                log.info("removing %s, left by an interrupted checkpoint save", path)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def _restore_candidates(self) -> list[str]:
+        """Checkpoints to try, newest first: those the ``checkpoint`` file names.
+
+        If that file is missing but complete ``ckpt-N.index`` files are there
+        (e.g. copied without it), those are used instead of starting over.
+        """
+        if self.manager.checkpoints:
+            return list(reversed(self.manager.checkpoints))
+        numbers = sorted({n for n, kind, _ in self._checkpoint_files() if kind == ".index"},
+                         reverse=True)
+        if numbers:
+            log.warning("%s has checkpoint files but no 'checkpoint' index file; trying them "
+                        "newest first", self.checkpoint_dir)
+        return [str(self.checkpoint_dir / f"ckpt-{n}") for n in numbers]
+
+    def _first_non_finite(self) -> str | None:
+        """Name of the first NaN/Inf weight or optimizer variable, or None."""
+        variables = (list(self.model.weights) + list(self.model.g_optimizer.variables)
+                     + list(self.model.d_optimizer.variables))
+        for v in variables:
+            if tf.as_dtype(v.dtype).is_floating and \
+                    not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))):
+                return getattr(v, "path", None) or v.name
+        return None
+
+    def _apply_configured_learning_rate(self) -> None:
+        # The optimizers checkpoint their learning rate; the configured one
+        # wins, so that `--set LEARNING_RATE=...` on a rerun (what the
+        # divergence message advises) takes effect instead of being restored over.
+        for optimizer in (self.model.g_optimizer, self.model.d_optimizer):
+            variable = getattr(optimizer, "_learning_rate", None)
+            if not hasattr(variable, "assign"):  # a schedule: nothing to override
+                continue
+            old = float(variable.numpy())
+            if np.float32(old) != np.float32(self.config.LEARNING_RATE):
+                log.info("%s: learning rate %g from the config (checkpoint had %g)",
+                         optimizer.name, self.config.LEARNING_RATE, old)
+                variable.assign(self.config.LEARNING_RATE)
+
+    def restore(self) -> int:
+        """Restores the latest complete checkpoint, if any. Returns the step.
+
+        A checkpoint that cannot be read (truncated, corrupt, NaN weights) is
+        skipped with a warning in favour of the next older one.
+
+        Raises:
+            ConfigMismatchError: the folder holds a run with another configuration.
+            CheckpointReadError: checkpoints exist but none can be restored.
+        """
+        if not self.resume:
+            return 0
+        self._remove_partial_checkpoints()
+        candidates = self._restore_candidates()
+        if not candidates:
             return 0
         self._check_config_compatible()
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        log.info("resumed from %s at step %d", latest, self.step)
-        return self.step
+        problems = []
+        for path in candidates:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+                bad = self._first_non_finite()
+                if bad:
+                    raise ValueError(f"variable {bad} is NaN/Inf")
+            except Exception as e:  # noqa: BLE001 - any failure makes this one unusable
+                problems.append(f"{path}: {_error_text(e)}")
+                log.warning("cannot restore %s (%s); trying the previous checkpoint",
+                            path, _error_text(e))
+                continue
+            log.info("resumed from %s at step %d", path, self.step)
+            self._apply_configured_learning_rate()
+            return self.step
+        raise CheckpointReadError(
+            f"none of the {len(candidates)} checkpoints in {self.checkpoint_dir} can be "
+            f"restored ({'; '.join(problems)}). Move the folder away to keep it, or pass "
+            "--fresh to start over (this deletes it).")
 
     def save(self) -> str:
-        """Writes a checkpoint for the current step (atomic: the index is updated last)."""
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        self.config.dump(self.checkpoint_dir / "config.yml")
-        path = self.manager.save(checkpoint_number=self.step)
+        """Writes a checkpoint for the current step.
+
+        Atomic: a kill at any moment leaves the previous checkpoint as the one
+        a restart resumes from (see :meth:`_remove_partial_checkpoints`).
+
+        Raises:
+            TrainingDiverged: a weight or optimizer variable is NaN/Inf; nothing
+                is written.
+            CheckpointWriteError: the write failed (disk full, unwritable
+                folder); the previous checkpoint is intact.
+        """
+        step = self.step
+        bad = self._first_non_finite()
+        if bad:
+            raise TrainingDiverged(
+                f"variable {bad} became NaN/Inf at step {step}; training stopped, no "
+                f"checkpoint written for it (last good: "
+                f"{self.manager.latest_checkpoint or 'none'}). Lower the learning rate "
+                "(--set LEARNING_RATE=...) or check the data.")
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            self.config.dump(self.checkpoint_dir / "config.yml")
+            path = self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as e:
+            try:
+                self._remove_partial_checkpoints()  # frees the space a partial write took
+            except OSError:
+                pass
+            raise CheckpointWriteError(
+                f"could not write the checkpoint for step {step} to {self.checkpoint_dir}: "
+                f"{_error_text(e)}. The previous checkpoint "
+                f"({self.manager.latest_checkpoint or 'none'}) is intact; free disk space or "
+                "fix the folder (or pass --checkpoint_dir), then run the same command to "
+                "resume from it.") from e
         log.info("saved checkpoint %s", path)
         return path
 
@@ -177,8 +450,13 @@ class Trainer:
         if self._train_fn is None:
             model, strategy = self.model, self.strategy
 
-            def step(data):
-                return strategy.run(model.train_step, args=(data,))
+            if strategy.num_replicas_in_sync == 1:
+                def step(data):
+                    return strategy.run(model.train_step, args=(data,))
+            else:
+                def step(data):  # each replica's share arrives batch-major
+                    return strategy.run(lambda d: model.train_step(from_batch_major(d)),
+                                        args=(data,))
 
             self._train_fn = tf.function(step, jit_compile=self.jit_compile or None,
                                          reduce_retracing=True)
@@ -194,8 +472,13 @@ class Trainer:
                 group = "critic" if name.startswith(("d_", "gp_")) else "generator"
                 tf.summary.scalar(f"losses/{group}/{name}", value)
             n = c.VIZ_MAX_OUT
+            data = self._local_element(data)
             images, masks = data["images"][-1][:n], data["masks"][-1][:n]
-            viz = self.model.visualize(images, masks)
+            # Noise from (SEED, step), not the training noise generator: drawing
+            # from that would make the training noise depend on how often (and
+            # up to which max_iters) summaries are written, breaking exact resume.
+            z = tf.random.stateless_normal(tf.shape(masks), seed=[c.SEED, self.step])
+            viz = self.model.visualize(images, masks, z=z)
             tf.summary.image("train/real|incomplete|completed|x2|x1",
                              image_grid(viz), max_outputs=n)
             if static is not None:
@@ -212,19 +495,38 @@ class Trainer:
         Checkpoints every TRAIN_SPE steps, at the end, and on Ctrl-C / SIGTERM.
         Returns the last logged losses.
 
+        Each time the summaries are written (every VAL_PSTEPS steps) the
+        losses also go to ``<log_dir>/losses.jsonl``, one JSON object per line
+        (``step`` plus the mean of each loss since the previous line); on
+        resume, lines after the restored step are dropped.
+
         Raises:
-            TrainingDiverged: a loss became NaN/Inf (nothing is saved for it).
+            TrainingDiverged: a loss or weight became NaN/Inf (nothing is saved for it).
+            CheckpointWriteError: a checkpoint could not be written; the previous
+                one is intact.
+            CheckpointReadError: checkpoints exist but none can be restored.
+            DataPipelineError: the input pipeline failed (e.g. no image decodes).
         """
         from tqdm.auto import tqdm
 
         c = self.config
         max_iters = int(max_iters or c.MAX_ITERS)
+        self._stop_signal = self.stopped_by = None
+        for t in self.model.metrics:  # a NaN from an earlier fit() must not linger
+            t.reset_state()
         start = self.restore()
-        self.config.dump(self.checkpoint_dir / "config.yml")
+        try:  # fail now, not after hours of training, if the folder is unusable
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            self.config.dump(self.checkpoint_dir / "config.yml")
+        except OSError as e:
+            raise CheckpointWriteError(
+                f"cannot write to the checkpoint folder {self.checkpoint_dir}: "
+                f"{_error_text(e)}. Pass a writable --checkpoint_dir.") from e
+        loss_log = LossLog(self.log_dir / "losses.jsonl", start)
         writer = tf.summary.create_file_writer(str(self.log_dir))
         static = self.static_view()
         train_fn = self._compiled_step()
-        iterator = iter(self.train_dataset(start))
+        iterator = iter(self._input(start))
         old_handlers = {}
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -238,7 +540,14 @@ class Trainer:
         t0 = time.time()
         try:
             while self.step < max_iters:
-                data = next(iterator)
+                try:
+                    data = next(iterator)
+                except tf.errors.OpError as e:
+                    # Unreadable files are skipped inside the pipeline; what gets
+                    # here is fatal (e.g. no file of an epoch could be decoded).
+                    raise DataPipelineError(
+                        f"the training data pipeline failed at step {self.step}: "
+                        f"{_error_text(e)}") from None
                 out = train_fn(data)
                 logs = {k: float(self.strategy.reduce("MEAN", v, axis=None)
                                  if self.strategy.num_replicas_in_sync > 1 else v)
@@ -255,13 +564,14 @@ class Trainer:
                 step = self.step
                 if step % c.VAL_PSTEPS == 0 or step == max_iters:
                     self._write_summaries(writer, logs, data, static)
+                    loss_log.write(step, logs)
                     for t in self.model.metrics:
                         t.reset_state()
                 if step % c.TRAIN_SPE == 0 or step == max_iters:
                     self.save()
                     last_saved = step
                 if self._stop_signal is not None:
-                    name = signal.Signals(self._stop_signal).name
+                    name = self.stopped_by = signal.Signals(self._stop_signal).name
                     log.warning("%s received at step %d: saving a checkpoint and stopping",
                                 name, step)
                     if last_saved != step:
@@ -275,6 +585,7 @@ class Trainer:
         finally:
             bar.close()
             writer.close()
+            loss_log.close()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
         log.info("stopped at step %d after %.1f s", self.step, time.time() - t0)
@@ -297,9 +608,18 @@ def parameter_summary(config: Config) -> str:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seeds Python, NumPy and TF; optionally turns on deterministic TF ops."""
+    """Seeds Python, NumPy and TF; optionally makes TF runs bit-reproducible.
+
+    ``deterministic`` turns on deterministic ops and turns off Grappler's
+    graph rewrites: op determinism alone is not enough, because Grappler's
+    memory optimizer rewrites some gradient ``AddN`` sums (e.g. the three
+    terms of the extractor's log-variance gradient) into accumulate-as-they-
+    arrive ``AssignAdd`` chains, whose order, and so the last bits of the sum,
+    depends on thread scheduling: two runs then drift apart after a few steps.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)  # Python, NumPy, TF and Keras initialisers
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

@@ -30,7 +30,10 @@ Differences from the reference, all deliberate:
   native scale as in the reference.
 * Files that cannot be used are skipped instead of stopping training: a cheap
   pre-scan drops missing, empty and non-image files (:func:`scan_files`), and
-  files that still fail to decode are dropped by ``ignore_errors``.
+  files that still fail to decode are dropped by ``ignore_errors`` and
+  counted: a warning per epoch gives how many. An endlessly repeated stream
+  in which a whole epoch fails to decode (every file corrupt, or the disk
+  gone) stops with an error instead of looping forever.
 * Masks are per sample (the reference shared one mask across the batch).
 """
 
@@ -39,6 +42,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -301,6 +305,16 @@ def decode_and_crop(
     return image
 
 
+def _warn_skipped(epoch: tf.Tensor, skipped: tf.Tensor, expected: tf.Tensor) -> tf.Tensor:
+    """Prints the count of undecodable files of an epoch (graph op, stderr); returns 0."""
+    printed = tf.print("WARNING piigan_tf: skipped", skipped, "of", expected,
+                       "image files that failed to decode (corrupt, truncated or unsupported) "
+                       "in epoch", epoch, "(printed again only if the count changes)",
+                       output_stream=sys.stderr)
+    with tf.control_dependencies([printed]):
+        return tf.constant(0, tf.int64)
+
+
 def build_dataset(
     files: Sequence[str] | str | os.PathLike,
     img_shape: Sequence[int] = (128, 128, 3),
@@ -388,16 +402,60 @@ def build_dataset(
             order = tf.random.experimental.stateless_shuffle(order, seed=order_key)
         positions = tf.range(num_files, dtype=tf.int64)
         epochs = tf.fill([num_files], epoch)
-        return tf.data.Dataset.from_tensor_slices((tf.gather(paths, order), epochs, positions))
+        files = tf.data.Dataset.from_tensor_slices((tf.gather(paths, order), epochs, positions))
+        # End-of-epoch marker (position -1): lets check_epoch count the files
+        # that decoded, as ignore_errors drops failures without a trace.
+        end = tf.data.Dataset.from_tensors((tf.constant(""), epoch, tf.constant(-1, tf.int64)))
+        return files.concatenate(end)
 
     @tf.autograph.experimental.do_not_convert
     def load(path, epoch, position):
         epoch_key = tf.random.split(tf.random.fold_in(root_key, epoch), 2)[1]
         element_key = tf.random.fold_in(epoch_key, position)
         crop_key, mask_key = tf.unstack(tf.random.split(element_key, 2))
-        image = decode_and_crop(tf.io.read_file(path), (height, width), crop_key, random_crop)
+        image = tf.cond(
+            position >= 0,
+            lambda: decode_and_crop(tf.io.read_file(path), (height, width), crop_key, random_crop),
+            lambda: tf.zeros([height, width, 3], tf.uint8),
+        )
         mask, box = make_mask(mask_key, (height, width), box_shape, max_delta, margins, mask_type)
-        return {"images": tf.cast(image, tf.float32) / 127.5 - 1.0, "masks": mask, "boxes": box}
+        element = {"images": tf.cast(image, tf.float32) / 127.5 - 1.0, "masks": mask, "boxes": box}
+        return element, epoch, position
+
+    @tf.autograph.experimental.do_not_convert
+    def check_epoch(state, item):
+        """Counts decoded files; at an end marker reports skips (and stops if all failed).
+
+        The state is (files decoded since the last marker, the previous epoch's
+        skip count): a count is printed when it changes, not every epoch.
+        """
+        decoded, last_skipped = state
+        element, epoch, position = item
+        is_file = position >= 0
+
+        def end_of_epoch():
+            # The first epoch of a resumed stream starts skip_in_epoch files in.
+            expected = tf.where(epoch == first_epoch,
+                                tf.constant(num_files - skip_in_epoch, tf.int64),
+                                tf.constant(num_files, tf.int64))
+            skipped = expected - decoded
+            checks = []
+            if repeat:
+                checks.append(tf.debugging.Assert(decoded > 0, [
+                    "no image file could be decoded in epoch", epoch, "of the dataset: all",
+                    expected, "files read are corrupt, truncated, unreadable or in an "
+                    "unsupported format (JPEG/PNG/BMP/GIF are read); check the files, e.g. "
+                    "open a few with PIL"]))
+            with tf.control_dependencies(checks):
+                warned = tf.cond((skipped > 0) & (skipped != last_skipped),
+                                 lambda: _warn_skipped(epoch, skipped, expected),
+                                 lambda: tf.constant(0, tf.int64))
+            with tf.control_dependencies([warned]):
+                return tf.identity(skipped)
+
+        skipped = tf.cond(is_file, lambda: last_skipped, end_of_epoch)
+        decoded = tf.where(is_file, decoded + 1, tf.constant(0, tf.int64))
+        return (decoded, skipped), (element, is_file)
 
     if repeat:
         epochs = tf.data.Dataset.counter(start=first_epoch, dtype=tf.int64)
@@ -408,6 +466,8 @@ def build_dataset(
         dataset = dataset.skip(skip_in_epoch)  # skips paths only: nothing is read
     dataset = dataset.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
+    dataset = dataset.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), check_epoch)
+    dataset = dataset.filter(lambda element, is_file: is_file).map(lambda element, _: element)
     if group is None:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     else:  # a group stacks equal-sized batches, so partial ones cannot take part

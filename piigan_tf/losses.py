@@ -13,18 +13,22 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def masked_l1(real, coarse, refined, masks, coarse_alpha: float):
+def masked_l1(real, coarse, refined, masks, coarse_alpha: float, known_fraction=None):
     """The reference's ``ae_loss``: L1 on the *known* pixels, coarse weighted.
 
     ``[a * mean(|x - x1| (1 - m)) + mean(|x - x2| (1 - m))] / mean(1 - m)``
 
     Used for ``ae`` (with x1, x2 from random z) and ``ae_zx`` (with x1, x2
-    from the extractor's z).
+    from the extractor's z). ``known_fraction`` replaces ``mean(1 - m)``; a
+    distributed step passes the global batch's, so that the replicas' losses
+    add up to the single-device loss.
     """
     known = 1.0 - masks
     loss = coarse_alpha * tf.reduce_mean(tf.abs(real - coarse) * known)
     loss += tf.reduce_mean(tf.abs(real - refined) * known)
-    return loss / tf.reduce_mean(known)
+    if known_fraction is None:
+        known_fraction = tf.reduce_mean(known)
+    return loss / known_fraction
 
 
 def box_l1(real_box, coarse_box, refined_box, coarse_alpha: float):

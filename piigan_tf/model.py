@@ -162,10 +162,37 @@ class PiiGAN(keras.Model):
         # sum equals the mean over the global batch.
         return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
 
+    @staticmethod
+    def _cross_replica(values: dict, sums=()) -> dict:
+        """Global-batch values of per-replica scalars (one all-reduce for all).
+
+        Per-replica means become the mean over replicas (= the global-batch
+        mean, replicas holding equal shares); names in ``sums`` are added up.
+        Outside a multi-replica step the values are returned as they are.
+        """
+        n = tf.distribute.get_strategy().num_replicas_in_sync
+        ctx = tf.distribute.get_replica_context()
+        if n == 1 or ctx is None:
+            return values
+        names = list(values)
+        stacked = tf.stack([tf.cast(values[k], tf.float32) * (1.0 if k in sums else 1.0 / n)
+                            for k in names])
+        reduced = tf.unstack(ctx.all_reduce(tf.distribute.ReduceOp.SUM, stacked))
+        return dict(zip(names, reduced))
+
     def _apply(self, optimizer, loss, variables, tape):
-        grads = tape.gradient(loss, variables)
+        # scale_loss: loss scaling under float16 mixed precision (a no-op otherwise).
+        grads = tape.gradient(optimizer.scale_loss(loss), variables)
         if self.gradient_clip:
-            grads = _clip_by_average_norm(grads, self.gradient_clip)
+            n = tf.distribute.get_strategy().num_replicas_in_sync
+            ctx = tf.distribute.get_replica_context()
+            if n > 1 and ctx is not None:
+                # Clip the global gradient, not each replica's share: sum here,
+                # and pass 1/n of it to apply(), which sums over replicas again.
+                grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+                grads = [g / n for g in _clip_by_average_norm(grads, self.gradient_clip)]
+            else:
+                grads = _clip_by_average_norm(grads, self.gradient_clip)
         optimizer.apply(grads, variables)
 
     def _complete(self, images, masks, z):
@@ -199,14 +226,18 @@ class PiiGAN(keras.Model):
             d_loss = d_wgan + gp
             scaled = d_loss * self._replica_scale()
         self._apply(self.d_optimizer, scaled, self.critic_variables, tape)
-        return {"d_loss": d_loss, "d_wgan": d_wgan, "d_local": d_local, "d_global": d_global,
-                "gp_loss": gp, "gp_local": gp_local, "gp_global": gp_global}
+        return self._cross_replica(
+            {"d_loss": d_loss, "d_wgan": d_wgan, "d_local": d_local, "d_global": d_global,
+             "gp_loss": gp, "gp_local": gp_local, "gp_global": gp_global})
 
     def generator_step(self, images, masks, boxes, z, eps):
         """One step of generator + extractor on one batch. Returns the loss terms."""
         w = self.loss_weights_
         bh, bw = self.box_hw
         real_box = crop_boxes(images, boxes, bh, bw)
+        # The L1 losses divide by the known-pixel fraction: take it over the
+        # global batch so a distributed step equals the single-device one.
+        known = self._cross_replica({"known": tf.reduce_mean(1.0 - masks)})["known"]
         with tf.GradientTape() as tape:
             incomplete, coarse, refined, completed = self._complete(images, masks, z)
             fake_box = crop_boxes(completed, boxes, bh, bw)
@@ -225,8 +256,8 @@ class PiiGAN(keras.Model):
             coarse_r, refined_r = tf.cast(coarse_r, tf.float32), tf.cast(refined_r, tf.float32)
             terms = {
                 "g_adv": g_adv, "g_local": g_local, "g_global": g_global,
-                "ae": L.masked_l1(images, coarse, refined, masks, w.coarse_l1),
-                "ae_zx": L.masked_l1(images, coarse_r, refined_r, masks, w.coarse_l1),
+                "ae": L.masked_l1(images, coarse, refined, masks, w.coarse_l1, known),
+                "ae_zx": L.masked_l1(images, coarse_r, refined_r, masks, w.coarse_l1, known),
                 "l1_zx": L.box_l1(real_box, crop_boxes(coarse_r, boxes, bh, bw),
                                   crop_boxes(refined_r, boxes, bh, bw), w.coarse_l1),
                 "regress_z": L.regress_z(mu_fake, crop_boxes(z, boxes, bh, bw), w.regress_z),
@@ -239,7 +270,9 @@ class PiiGAN(keras.Model):
             scale = self._replica_scale()
             scaled = (g_loss - w.kl * terms["kl"]) * scale + w.kl * terms["kl"]
         self._apply(self.g_optimizer, scaled, self.generator_variables, tape)
-        terms["g_loss"] = g_loss
+        terms = self._cross_replica(terms, sums=("kl",))
+        terms["g_loss"] = L.generator_total(terms, w.gan, w.kl, w.regress_z, w.ae,
+                                            w.use_ae, w.use_regress_z)
         return terms
 
     def draw_noise(self, images_shape):

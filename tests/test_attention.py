@@ -170,7 +170,10 @@ def test_vectorised_matches_loop_distinct_f_b_non_square():
     y, off = contextual_attention(f, b, tf.constant(m))
     y_ref, off_ref = contextual_attention_loop(f, b, tf.constant(m))
     assert y.shape == (3, 16, 24, 4) and off.shape == (3, 8, 12, 2)
-    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), atol=1e-5, rtol=0)
+    # The vectorised layer sums the patch correlations in another order (a
+    # diagonal sum of the pixel Gram matrix); the x10 softmax turns those
+    # float32 rounding differences into ~1e-5 relative ones.
+    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), atol=1e-5, rtol=5e-5)
     np.testing.assert_array_equal(off.numpy(), off_ref.numpy())
 
 

@@ -18,57 +18,86 @@ import tensorflow as tf
 from piigan_tf.layers.ops import resize_nearest
 
 
-def _patches(x: tf.Tensor, ksize: int, stride: int) -> tf.Tensor:
-    """[B, H, W, C] -> [B, H'*W', ksize*ksize*C], SAME padding, (kh, kw, c) order."""
-    p = tf.image.extract_patches(x, [1, ksize, ksize, 1], [1, stride, stride, 1],
-                                 [1, 1, 1, 1], padding="SAME")
-    s = tf.shape(p)
-    return tf.reshape(p, [s[0], s[1] * s[2], s[3]])
+def _shift_sum(x: tf.Tensor, offsets, pad, sizes) -> tf.Tensor:
+    """Sum of shifted windows of x, zero outside: ``sum_o x_padded[o : o + size]``.
+
+    ``pad`` is the (before, after) zero padding of every non-batch axis; each
+    offset in ``offsets`` is a window start (one per non-batch axis) in the
+    padded tensor and ``sizes`` the window size. ``tf.pad``/``tf.slice``
+    rather than strided slices: their gradients are each other, while the
+    StridedSliceGrad of a 5-D tensor is several times slower.
+    """
+    rank = x.shape.rank
+    xp = tf.pad(x, [[0, 0]] + [list(pad)] * (rank - 1))
+    out = None
+    for o in offsets:
+        part = tf.slice(xp, [0, *o], [-1, *sizes])
+        out = part if out is None else out + part
+    return out
 
 
-def _fuse(scores: tf.Tensor, h: int, w: int, fuse_k: int) -> tf.Tensor:
+def _box_sum(x: tf.Tensor, k: int) -> tf.Tensor:
+    """k x k SAME box sum over H and W of a one-channel [B, H, W, 1] map (zero padded)."""
+    return tf.nn.conv2d(x, tf.ones([k, k, 1, 1], x.dtype), 1, "SAME")
+
+
+def _diagonal_sum(x: tf.Tensor, h, w, k: int) -> tf.Tensor:
+    """[B, h, w, h, w] -> sum over the k x k offsets o of x[p + o, l + o] (zero outside).
+
+    The matching score of foreground position p with background patch l is
+    ``sum_o f[p + o] . b[l + o] / |patch l|``: the k x k patch correlation is
+    a diagonal sum of the pixel Gram matrix ``f[p] . b[l]``. Summed over row
+    offsets, then column offsets (2k windows instead of k^2).
+    """
+    lo = (k - 1) // 2
+    pad = (lo, k - 1 - lo)
+    x = _shift_sum_axes(x, (1, 3), k, pad)
+    return _shift_sum_axes(x, (2, 4), k, pad)
+
+
+def _shift_sum_axes(x: tf.Tensor, axes, k: int, pad) -> tf.Tensor:
+    """Sum over t < k of x shifted by t along all ``axes`` together (zero padded)."""
+    rank = x.shape.rank
+    shape = tf.shape(x)
+    paddings = [[0, 0]] * rank
+    for a in axes:
+        paddings[a] = list(pad)
+    xp = tf.pad(x, paddings)
+    size = [-1] * rank
+    for a in axes:
+        size[a] = shape[a]
+    out = None
+    for t in range(k):
+        begin = [0] * rank
+        for a in axes:
+            begin[a] = t
+        part = tf.slice(xp, begin, size)
+        out = part if out is None else out + part
+    return out
+
+
+def _fuse(scores: tf.Tensor, h, w, fuse_k: int) -> tf.Tensor:
     """Smooths [B, h*w, h*w] scores along the diagonal, in both patch orders.
 
-    A conv with an identity kernel over the (foreground, background) score
-    image adds up scores of neighbouring foreground positions matched with
-    the equally shifted background patches, which favours copying coherent
-    regions. The second pass does the same with rows and columns swapped.
+    The reference convolves the (foreground, background) score image with a
+    ``fuse_k`` identity kernel -- adding up scores of neighbouring foreground
+    positions matched with the equally shifted background patches, which
+    favours copying coherent regions -- then does the same with rows and
+    columns flattened in (x, y) order. Both passes are diagonal shift-sums
+    and are computed as such (the conv's values, without a conv over a
+    one-channel image). They are symmetric in the two axes, so they apply to
+    the transposed score matrix alike.
     """
     b = tf.shape(scores)[0]
-    kernel = tf.reshape(tf.eye(fuse_k, dtype=scores.dtype), [fuse_k, fuse_k, 1, 1])
-    y = tf.nn.conv2d(scores[..., None], kernel, 1, "SAME")
+    lo = (fuse_k - 1) // 2
+    offsets = [(t, t) for t in range(fuse_k)]
+    n = h * w
+    y = _shift_sum(scores, offsets, (lo, fuse_k - 1 - lo), (n, n))
     y = tf.reshape(y, [b, h, w, h, w])
-    y = tf.transpose(y, [0, 2, 1, 4, 3])
-    y = tf.reshape(y, [b, w * h, w * h, 1])
-    y = tf.nn.conv2d(y, kernel, 1, "SAME")
+    y = tf.reshape(tf.transpose(y, [0, 2, 1, 4, 3]), [b, n, n])
+    y = _shift_sum(y, offsets, (lo, fuse_k - 1 - lo), (n, n))
     y = tf.reshape(y, [b, w, h, w, h])
-    y = tf.transpose(y, [0, 2, 1, 4, 3])
-    return tf.reshape(y, [b, h * w, h * w])
-
-
-def _overlap_add(contrib: tf.Tensor, h: int, w: int, c: int, rate: int) -> tf.Tensor:
-    """Transposed conv (kernel 2*rate, stride rate, SAME) from per-position patches.
-
-    ``contrib`` [B, h*w, (2r)*(2r)*c] holds, for each input position, the
-    2r x 2r x c patch it pastes. Equivalent to ``conv2d_transpose`` with a
-    per-sample filter: split the kernel into 2x2 blocks of r x r, place each
-    block with depth_to_space, shift it to its offset and add.
-    """
-    k = 2 * rate
-    pad = (k - rate) // 2  # SAME: total padding k - rate, top/left gets half
-    b = tf.shape(contrib)[0]
-    contrib = tf.reshape(contrib, [b, h, w, k, k, c])
-    out = None
-    for a in range(2):
-        for d in range(2):
-            block = contrib[:, :, :, a * rate:(a + 1) * rate, d * rate:(d + 1) * rate, :]
-            block = tf.reshape(block, [b, h, w, rate * rate * c])
-            img = tf.nn.depth_to_space(block, rate)  # pixel (r*p+u) = kernel row a*r+u
-            dy, dx = a * rate - pad, d * rate - pad  # output row = r*p + kernel row - pad
-            img = tf.pad(img, [[0, 0], [max(dy, 0), max(-dy, 0)], [max(dx, 0), max(-dx, 0)], [0, 0]])
-            img = img[:, max(-dy, 0):max(-dy, 0) + h * rate, max(-dx, 0):max(-dx, 0) + w * rate, :]
-            out = img if out is None else out + img
-    return out
+    return tf.reshape(tf.transpose(y, [0, 2, 1, 4, 3]), [b, n, n])
 
 
 def contextual_attention(f: tf.Tensor, b: tf.Tensor, mask: tf.Tensor | None = None,
@@ -95,45 +124,63 @@ def contextual_attention(f: tf.Tensor, b: tf.Tensor, mask: tf.Tensor | None = No
     """
     if stride != 1:
         raise ValueError(f"contextual_attention supports stride=1 only, got {stride}")
+    same = f is b  # PiiGAN's case: one set of features serves both roles
     shape = tf.shape(b)
     bsz, height, width = shape[0], shape[1], shape[2]
     c = b.shape[-1]
-    h, w = height // rate, width // rate
-    static_h = b.shape[1] // rate if b.shape[1] is not None else h
-    static_w = b.shape[2] // rate if b.shape[2] is not None else w
+    static = b.shape[1] is not None and b.shape[2] is not None
+    h = b.shape[1] // rate if static else height // rate
+    w = b.shape[2] // rate if static else width // rate
+    n = h * w  # background patches L = foreground positions P
+    k = ksize
 
-    # 1. raw 2r x 2r background patches for pasting, stride r.
-    raw_w = _patches(b, 2 * rate, rate * stride)                       # [B, L, 4r^2 C]
+    # 1. raw 2r x 2r background patches (stride r, SAME) for pasting. Patch l
+    #    covers blocks l + (0/1, 0/1) of the r-blocked padded map, so one
+    #    space_to_depth holds all of them without copying them out.
+    lo, hi = rate // 2, rate - rate // 2
+    blocks = tf.nn.space_to_depth(tf.pad(b, [[0, 0], [lo, hi], [lo, hi], [0, 0]]), rate)
     # 2. downscale f, b and mask (nearest, align_corners as the reference).
-    f_small = resize_nearest(f, [h, w])
     b_small = resize_nearest(b, [h, w])
+    f_small = b_small if same else resize_nearest(f, [h, w])
     if mask is None:
         mask = tf.zeros([bsz, height, width, 1], dtype=b.dtype)
     mask_small = resize_nearest(tf.cast(mask, b.dtype), [h, w])
-    # 3. matching patches, L2-normalised; valid where the window has no hole.
-    patches = _patches(b_small, ksize, stride)                          # [B, L, k^2 C]
-    norm = tf.sqrt(tf.reduce_sum(tf.square(patches), axis=-1, keepdims=True))
-    patches = patches / tf.maximum(norm, tf.cast(1e-4, patches.dtype))
-    valid = tf.cast(tf.equal(tf.reduce_mean(_patches(mask_small, ksize, stride), axis=-1), 0.0),
-                    b.dtype)[:, None, :]                                # [B, 1, L]
-    # 4. scores: correlation of each foreground window with each patch.
-    fg = _patches(f_small, ksize, 1)                                    # [B, P, k^2 C]
-    scores = tf.matmul(fg, patches, transpose_b=True)                   # [B, P, L]
+    # 3. k x k matching patches: their norms (floored at 1e-4) and validity
+    #    (no hole pixel in the window).
+    norm = tf.sqrt(_box_sum(tf.reduce_sum(tf.square(b_small), -1, keepdims=True), k))
+    norm = tf.reshape(tf.maximum(norm, tf.cast(1e-4, b.dtype)), [bsz, n, 1])     # [B, L, 1]
+    valid = tf.cast(tf.equal(_box_sum(mask_small, k), 0.0), b.dtype)
+    valid = tf.reshape(valid, [bsz, n, 1])                                         # [B, L, 1]
+    # 4. scores[l, p] = <patch l / |patch l|, window p>: a k x k diagonal sum
+    #    of the pixel Gram matrix (k^2 fewer FLOPs than correlating the
+    #    k*k*C-long patch vectors). Layout [B, L, P].
+    gram = tf.matmul(tf.reshape(b_small, [bsz, n, c]), tf.reshape(f_small, [bsz, n, c]),
+                     transpose_b=True)
+    scores = _diagonal_sum(tf.reshape(gram, [bsz, h, w, h, w]), h, w, k)
+    scores = tf.reshape(scores, [bsz, n, n]) / norm
     # 5. fuse.
     if fuse:
-        scores = _fuse(scores, static_h, static_w, fuse_k)
-    # 6. masked softmax over background patches.
+        scores = _fuse(scores, h, w, fuse_k)
+    # 6. masked softmax over background patches (axis 1).
     scores = scores * valid
-    attn = tf.nn.softmax(scores * softmax_scale, axis=-1) * valid
+    attn = tf.nn.softmax(scores * softmax_scale, axis=1) * valid
     # 8. offsets of the best patch (visualisation).
-    best = tf.argmax(attn, axis=-1, output_type=tf.int32)
-    best = tf.reshape(best, [bsz, h, w])
+    best = tf.reshape(tf.argmax(attn, axis=1, output_type=tf.int32), [bsz, h, w])
     grid_y = tf.range(h)[None, :, None]
     grid_x = tf.range(w)[None, None, :]
     offsets = tf.stack([best // w - grid_y, best % w - grid_x], axis=-1)
-    # 7. paste raw patches weighted by attention (transposed conv), / 4.
-    contrib = tf.matmul(attn, raw_w)                                    # [B, P, 4r^2 C]
-    y = _overlap_add(contrib, static_h, static_w, c, rate) / 4.0
+    # 7. paste (transposed conv of attn with the raw patches, stride r), / 4.
+    #    Output block I receives block l + a of patch l pasted at p = I - a,
+    #    a in {0, 1}^2: out[I] = sum_m (sum_a attn[m - a, I - a]) blocks[m],
+    #    one matmul over the (h+1) x (w+1) block grid.
+    m = (h + 1) * (w + 1)
+    weights = _shift_sum(tf.reshape(attn, [bsz, h, w, h, w]),
+                         [(1 - ay, 1 - ax, 1 - ay, 1 - ax) for ay in range(2) for ax in range(2)],
+                         (1, 1), (h + 1, w + 1, h + 1, w + 1))
+    weights = tf.reshape(weights, [bsz, m, m])                                     # [B, m, I]
+    out = tf.matmul(weights, tf.reshape(blocks, [bsz, m, rate * rate * c]), transpose_a=True)
+    out = tf.nn.depth_to_space(tf.reshape(out, [bsz, h + 1, w + 1, rate * rate * c]), rate)
+    y = out[:, lo:lo + height, lo:lo + width, :] / 4.0
     return y, offsets
 
 

@@ -201,8 +201,8 @@ class Generator(keras.Model):
         x = self._run_zconvs(self.attn_in, x_now, zs)
         # Matching and the softmax run in float32 even under mixed precision:
         # the x10 softmax saturates in bfloat16.
-        x, offsets = contextual_attention(tf.cast(x, "float32"), tf.cast(x, "float32"),
-                                          tf.cast(masks_small, "float32"), 3, 1, rate=2)
+        x = tf.cast(x, "float32")  # one tensor as f and b: the layer shares their work
+        x, offsets = contextual_attention(x, x, tf.cast(masks_small, "float32"), 3, 1, rate=2)
         x = self._run_zconvs(self.attn_out, tf.cast(x, dtype), zs)
         x = tf.concat([x_hallu, x], axis=3)
         x = self._run_zconvs(self.merge, x, zs)

@@ -181,8 +181,9 @@ class PiiGAN(keras.Model):
         return dict(zip(names, reduced))
 
     def _apply(self, optimizer, loss, variables, tape):
-        # scale_loss: loss scaling under float16 mixed precision (a no-op otherwise).
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        # ``loss`` comes already through optimizer.scale_loss (recorded on the
+        # tape): loss scaling under float16 mixed precision, a no-op otherwise.
+        grads = tape.gradient(loss, variables)
         if self.gradient_clip:
             n = tf.distribute.get_strategy().num_replicas_in_sync
             ctx = tf.distribute.get_replica_context()
@@ -224,7 +225,7 @@ class PiiGAN(keras.Model):
             gp = self.loss_weights_.wgan_gp_lambda * (gp_local + gp_global)
             d_wgan = d_global + d_local
             d_loss = d_wgan + gp
-            scaled = d_loss * self._replica_scale()
+            scaled = self.d_optimizer.scale_loss(d_loss * self._replica_scale())
         self._apply(self.d_optimizer, scaled, self.critic_variables, tape)
         return self._cross_replica(
             {"d_loss": d_loss, "d_wgan": d_wgan, "d_local": d_local, "d_global": d_global,
@@ -269,6 +270,7 @@ class PiiGAN(keras.Model):
             # up to the global sum, so only the mean terms are rescaled.
             scale = self._replica_scale()
             scaled = (g_loss - w.kl * terms["kl"]) * scale + w.kl * terms["kl"]
+            scaled = self.g_optimizer.scale_loss(scaled)
         self._apply(self.g_optimizer, scaled, self.generator_variables, tape)
         terms = self._cross_replica(terms, sums=("kl",))
         terms["g_loss"] = L.generator_total(terms, w.gan, w.kl, w.regress_z, w.ae,

@@ -6,20 +6,23 @@ floating-point additions differs. ``tests/test_speed_paths.py`` checks them
 against the plain ops.
 
 * **Dilated 3x3 convs** (``conv7_atrous`` ... ``conv10_atrous``, dilation
-  2-16 on the 32x32 map at 128x128). TensorFlow runs a dilated conv as
-  SpaceToBatch -> conv -> BatchToSpace, whose backward pass on the small
-  per-phase maps is slow on CPU. Splitting the map into its ``d x d`` phases
-  by reshape/transpose and running an ordinary conv on them is the same sum
-  and faster. When every phase is at most 2 pixels wide (d=16 on 32x32, and
-  d >= 8 on the 16x16 map at 64x64) most taps only see the zero padding: the
-  conv is then one matrix product over the 2x2 (or 1x1) block grid that
-  skips them (4/9 of the FLOPs for a 2x2 grid, 1/9 -- the centre tap alone --
-  for 1x1).
+  2-16 on the 32x32 map at 128x128). ``tf.nn.convolution`` (what Keras
+  calls) runs a dilated conv as SpaceToBatch -> conv -> BatchToSpace, whose
+  backward pass on the small per-phase maps is slow on CPU. With oneDNN (or
+  on GPU) the Conv2D op takes the dilation itself, which is faster; with
+  TF's own CPU kernels, which cannot back-propagate a dilated Conv2D, the map
+  is split into its ``d x d`` phases by reshape/transpose and an ordinary
+  conv runs on them (the same sum). When every phase is at most 2 pixels
+  wide (d=16 on 32x32, and d >= 8 on the 16x16 map at 64x64) most taps only
+  see the zero padding: the conv is then one matrix product over the 2x2
+  (or 1x1) block grid that skips them (4/9 of the FLOPs for a 2x2 grid,
+  1/9 -- the centre tap alone -- for 1x1).
 * **Upsampling convs** (``conv13_upsample`` ...): a 3x3 conv of a 2x
   nearest-upsampled map. Each of the four output phases (even/odd row and
   column) reads a 2x2 neighbourhood of the small map with a kernel made of
-  summed taps, so the conv runs on the small map with 4/9 of the FLOPs and
-  the 4x larger upsampled tensor is never materialised.
+  summed taps: together a stride-2 transposed conv of the small map with a
+  4x4 kernel, 4/9 of the FLOPs, and the 4x larger upsampled tensor is never
+  materialised.
 
 ``set_fast_paths(False)`` switches every layer back to the plain formulation
 (for benchmarks and equivalence tests); it takes effect at the next trace.
@@ -134,18 +137,48 @@ def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:
     mh, mw = -(-h // d), -(-w // d)
     if mh <= 2 and mw <= 2:
         return _block_grid_conv(x, kernel, d, mh, mw)
+    if native_dilation_supported(x.dtype):
+        return tf.nn.conv2d(x, kernel, 1, "SAME", dilations=d)
     return _phase_conv(x, kernel, d)
 
 
+def native_dilation_supported(dtype=tf.float32) -> bool:
+    """Whether the Conv2D op runs (and back-propagates) dilated convs itself.
+
+    oneDNN on CPU and cuDNN on GPU do, faster than any rearrangement; TF's
+    own CPU kernels have no dilated backward pass (``tf.nn.convolution``
+    goes through SpaceToBatch there, and so does the phase form above).
+    oneDNN's CPU convs take float32 and bfloat16 only: float16 falls back to
+    TF's kernels, so it needs the phase form too.
+    """
+    if _NATIVE_DILATION is not None:
+        return _NATIVE_DILATION
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        onednn = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        onednn = False
+    return onednn and tf.as_dtype(dtype) in (tf.float32, tf.bfloat16)
+
+
+_NATIVE_DILATION: bool | None = None  # tests force one path or the other
+
+
 # ---------------------------------------------------------------- upsample
-def _phase_taps(k0, k1, k2):
-    # Along one axis, output 2i reads source rows (i-1, i) with taps
-    # (K0, K1+K2); output 2i+1 reads (i, i+1) with (K0+K1, K2).
-    return ((k0, k1 + k2), (k0 + k1, k2))
+# Along one axis, source pixel i reaches outputs 2i-1 .. 2i+2 of
+# conv3x3(upsample2x(x)) through the taps K2, K1+K2, K0+K1, K0.
+_UPSAMPLE_TAPS = ((0, 0, 1), (0, 1, 1), (1, 1, 0), (1, 0, 0))
 
 
 def upsample_conv2d(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     """``conv2d(upsample2x(x), kernel, SAME)`` for a 3x3 kernel, without upsampling.
+
+    A 3x3 conv of a 2x nearest-upsampled map is a stride-2 transposed conv
+    of the small map with a 4x4 kernel of summed taps: 16 instead of 36
+    multiply-adds per input pixel and channel pair, and one TensorFlow op
+    (oneDNN's deconvolution on CPU) whose gradients are ordinary convs.
 
     Args:
         x: [B, H, W, C] (the map *before* 2x nearest upsampling).
@@ -156,21 +189,12 @@ def upsample_conv2d(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     """
     if not _FAST or kernel.shape[0] != 3 or kernel.shape[1] != 3:
         return tf.nn.conv2d(upsample2x(x), kernel, 1, "SAME")
-    by_row = _phase_taps(kernel[0], kernel[1], kernel[2])      # each [3, C, Cout]
-    outs = []
-    for a in range(2):
-        r0, r1 = by_row[a]
-        rows = tf.stack([r0, r1])                                 # [2, 3, C, Cout]
-        by_col = _phase_taps(rows[:, 0], rows[:, 1], rows[:, 2])  # each [2, C, Cout]
-        for bcol in range(2):
-            k2x2 = tf.stack(by_col[bcol], axis=1)                 # [2, 2, C, Cout]
-            # Phase 0 reads rows (i-1, i): one zero row on top; phase 1 reads
-            # (i, i+1): one at the bottom. Explicit padding, not pad + slice,
-            # keeps the backward pass free of full-size slice gradients.
-            pad = [[0, 0], [1 - a, a], [1 - bcol, bcol], [0, 0]]
-            outs.append(tf.nn.conv2d(x, k2x2, 1, pad))
-    # depth_to_space puts channel block (a*2 + b) at output pixel (2i+a, 2j+b).
-    return tf.nn.depth_to_space(tf.concat(outs, axis=3), 2)
+    taps = tf.constant(_UPSAMPLE_TAPS, kernel.dtype)
+    # conv2d_transpose takes [kh, kw, out_channels, in_channels].
+    k4 = tf.einsum("tu,sv,uvio->tsoi", taps, taps, kernel)
+    shape = tf.shape(x)
+    out_shape = tf.stack([shape[0], 2 * shape[1], 2 * shape[2], kernel.shape[3]])
+    return tf.nn.conv2d_transpose(x, k4, out_shape, 2, "SAME")
 
 
 # ------------------------------------------------------------------ layers

@@ -191,7 +191,8 @@ def test_batch_equals_single_sample():
     y, off = contextual_attention(x, x, masks)
     for i in range(4):
         yi, offi = contextual_attention(x[i:i + 1], x[i:i + 1], masks[i:i + 1])
-        np.testing.assert_allclose(yi.numpy()[0], y.numpy()[i], atol=1e-6, rtol=0)
+        # oneDNN's conv kernels block by batch, so sums may round differently.
+        np.testing.assert_allclose(yi.numpy()[0], y.numpy()[i], atol=1e-5, rtol=1e-5)
         np.testing.assert_array_equal(offi.numpy()[0], off.numpy()[i])
 
 

@@ -242,7 +242,9 @@ def test_inception_features_and_fid_of_identical_sets():
     images = np.stack([rand_image(s, (32, 32, 3)) for s in range(6)])
     features = inception(images, batch_size=4)
     assert features.shape == (6, 2048) and features.dtype == np.float64
-    np.testing.assert_allclose(inception(images[:2]), features[:2], rtol=1e-5, atol=1e-9)
+    # Batch size changes the kernels' summation order (oneDNN blocks by batch):
+    # equal up to float32 rounding of the features (~1e-4 of each value).
+    np.testing.assert_allclose(inception(images[:2]), features[:2], rtol=1e-3, atol=1e-8)
     assert M.fid(features, features) == pytest.approx(0.0, abs=1e-9 * max(1.0, features.var()))
     shifted = inception(np.clip(images.astype(int) // 3, 0, 255))
     assert M.fid(features, shifted) > 0

@@ -122,7 +122,7 @@ def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:
     """Stride-1 SAME conv with ``dilation``, = ``tf.nn.convolution(..., dilations=d)``.
 
     Args:
-        x: [B, H, W, C]; H and W static for the fast forms (else the plain op runs).
+        x: [B, H, W, C]; H and W static for the block-grid and phase forms.
         kernel: [k, k, C, Cout], k odd.
         dilation: the dilation rate d >= 1.
 
@@ -132,13 +132,17 @@ def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:
     d = int(dilation)
     h, w = x.shape[1], x.shape[2]
     k = kernel.shape[0]
-    if not _FAST or d == 1 or h is None or w is None or k % 2 == 0 or kernel.shape[1] != k:
+    if not _FAST or d == 1 or k % 2 == 0 or kernel.shape[1] != k:
         return tf.nn.convolution(x, kernel, 1, "SAME", dilations=d)
-    mh, mw = -(-h // d), -(-w // d)
-    if mh <= 2 and mw <= 2:
-        return _block_grid_conv(x, kernel, d, mh, mw)
+    if h is not None and w is not None:
+        mh, mw = -(-h // d), -(-w // d)
+        if mh <= 2 and mw <= 2:
+            return _block_grid_conv(x, kernel, d, mh, mw)
     if native_dilation_supported(x.dtype):
+        # Also for sizes known only at run time (the exported sampler).
         return tf.nn.conv2d(x, kernel, 1, "SAME", dilations=d)
+    if h is None or w is None:
+        return tf.nn.convolution(x, kernel, 1, "SAME", dilations=d)
     return _phase_conv(x, kernel, d)
 
 

@@ -16,10 +16,23 @@ def leaky_relu(x, alpha: float = 0.2):
     contributes its slope (1 or alpha). ``tf.nn.leaky_relu``'s second
     derivative is zero but TensorFlow still back-propagates that zero through
     every conv of the forward pass (two full conv passes of wasted work per
-    penalty); with the slope behind ``stop_gradient`` the path does not exist.
+    penalty); here the slope is read from the *output* behind
+    ``stop_gradient`` (its sign is the input's), so that path does not exist.
+    Reading the output, not the input, also lets Grappler fuse conv + bias +
+    leaky ReLU into one oneDNN kernel: the pre-activation is never kept.
     """
-    slope = tf.stop_gradient(tf.where(x > 0, tf.constant(1.0, x.dtype), tf.constant(alpha, x.dtype)))
-    return x * slope
+    alpha = float(alpha)
+
+    @tf.custom_gradient
+    def forward(x):
+        y = tf.nn.leaky_relu(x, alpha)
+
+        def grad(dy):
+            return tf.raw_ops.LeakyReluGrad(gradients=dy, features=tf.stop_gradient(y), alpha=alpha)
+
+        return y, grad
+
+    return forward(x)
 
 
 class Critic(keras.Model):

@@ -165,8 +165,26 @@ class Generator(keras.Model):
         # zconv: conv (no activation) -> + z at the layer's resolution
         # (one noise channel broadcast over all channels) -> ELU.
         for conv in layers:
-            x = tf.nn.elu(conv(x) + zs[self.z_levels[conv.name]])
+            x = tf.nn.elu(conv(x) + self._noise_for(zs, self.z_levels[conv.name], conv.filters))
         return x
+
+    def _noise_for(self, zs, level, channels):
+        """z at ``level``, to be added to a conv output of ``channels`` channels.
+
+        Under bfloat16 the noise is materialised at full width (once per
+        resolution and width): an add of two equal shapes lets Grappler fuse
+        conv + bias + add + ELU into one oneDNN kernel, and Eigen's bfloat16
+        ELU, which the fusion removes, is several times slower than float32's.
+        In float32 the fusion gains nothing and the broadcast add is kept.
+        """
+        z = zs[level]
+        if self.compute_dtype != "bfloat16":
+            return z
+        key = (level, channels)
+        if key not in zs:
+            shape = tf.shape(z)
+            zs[key] = tf.broadcast_to(z, tf.stack([shape[0], shape[1], shape[2], channels]))
+        return zs[key]
 
     @staticmethod
     def _run_up(layers, out_conv, x):
@@ -184,7 +202,7 @@ class Generator(keras.Model):
         z = tf.cast(z, dtype) * masks
         shape = tf.shape(incomplete)
         h, w = shape[1], shape[2]
-        zs = [z, resize_nearest(z, [h // 2, w // 2]), resize_nearest(z, [h // 4, w // 4])]
+        zs = {0: z, 1: resize_nearest(z, [h // 2, w // 2]), 2: resize_nearest(z, [h // 4, w // 4])}
         ones = tf.ones_like(incomplete[..., 0:1])
 
         # Stage 1: coarse.

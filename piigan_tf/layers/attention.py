@@ -41,39 +41,36 @@ def _box_sum(x: tf.Tensor, k: int) -> tf.Tensor:
     return tf.nn.conv2d(x, tf.ones([k, k, 1, 1], x.dtype), 1, "SAME")
 
 
-def _diagonal_sum(x: tf.Tensor, h, w, k: int) -> tf.Tensor:
-    """[B, h, w, h, w] -> sum over the k x k offsets o of x[p + o, l + o] (zero outside).
+def _pair_diagonal_sum(x: tf.Tensor, k: int, pad) -> tf.Tensor:
+    """Sum of x over k x k shifts applied to both halves of its index at once.
 
-    The matching score of foreground position p with background patch l is
-    ``sum_o f[p + o] . b[l + o] / |patch l|``: the k x k patch correlation is
-    a diagonal sum of the pixel Gram matrix ``f[p] . b[l]``. Summed over row
-    offsets, then column offsets (2k windows instead of k^2).
+    x is [B, a, b, c, d]: a score per (background position (a, b), foreground
+    position (c, d)). With every non-batch axis zero-padded by ``pad`` =
+    (before, after), returns ``sum_{t,u < k} xpad[a + t, b + u, c + t, d + u]``
+    of size [B, a', b', c', d'], x' = x + before + after - k + 1.
+
+    Along one pair of axes this is a convolution of the (a, c) plane with a
+    k x k identity kernel, so each pair is one depthwise conv (the other
+    pair as channels): two kernels where the same sum written as shifted
+    slices takes 2k slices and adds, each a pass over the whole tensor.
     """
-    lo = (k - 1) // 2
-    pad = (lo, k - 1 - lo)
-    x = _shift_sum_axes(x, (1, 3), k, pad)
-    return _shift_sum_axes(x, (2, 4), k, pad)
+    s = tf.shape(x)
+    n, a, b, c, d = s[0], s[1], s[2], s[3], s[4]
+    lo, hi = pad
+    grow = lo + hi - k + 1
+    eye = tf.reshape(tf.eye(k, dtype=x.dtype), [k, k, 1, 1])
 
+    def diagonal(y, channels):  # y [N, P, Q, channels] -> sum_t ypad[p + t, q + t]
+        y = tf.pad(y, [[0, 0], [lo, hi], [lo, hi], [0, 0]])
+        return tf.nn.depthwise_conv2d(y, tf.tile(eye, [1, 1, channels, 1]), [1, 1, 1, 1], "VALID")
 
-def _shift_sum_axes(x: tf.Tensor, axes, k: int, pad) -> tf.Tensor:
-    """Sum over t < k of x shifted by t along all ``axes`` together (zero padded)."""
-    rank = x.shape.rank
-    shape = tf.shape(x)
-    paddings = [[0, 0]] * rank
-    for a in axes:
-        paddings[a] = list(pad)
-    xp = tf.pad(x, paddings)
-    size = [-1] * rank
-    for a in axes:
-        size[a] = shape[a]
-    out = None
-    for t in range(k):
-        begin = [0] * rank
-        for a in axes:
-            begin[a] = t
-        part = tf.slice(xp, begin, size)
-        out = part if out is None else out + part
-    return out
+    y = tf.reshape(tf.transpose(x, [0, 1, 3, 2, 4]), [n, a, c, b * d])        # (a, c) plane
+    a2, c2 = a + grow, c + grow
+    y = tf.reshape(diagonal(y, b * d), [n, a2, c2, b, d])
+    y = tf.reshape(tf.transpose(y, [0, 3, 4, 1, 2]), [n, b, d, a2 * c2])      # (b, d) plane
+    b2, d2 = b + grow, d + grow
+    y = tf.reshape(diagonal(y, a2 * c2), [n, b2, d2, a2, c2])
+    return tf.transpose(y, [0, 3, 1, 4, 2])
 
 
 def _fuse(scores: tf.Tensor, h, w, fuse_k: int) -> tf.Tensor:
@@ -148,39 +145,39 @@ def contextual_attention(f: tf.Tensor, b: tf.Tensor, mask: tf.Tensor | None = No
     # 3. k x k matching patches: their norms (floored at 1e-4) and validity
     #    (no hole pixel in the window).
     norm = tf.sqrt(_box_sum(tf.reduce_sum(tf.square(b_small), -1, keepdims=True), k))
-    norm = tf.reshape(tf.maximum(norm, tf.cast(1e-4, b.dtype)), [bsz, n, 1])     # [B, L, 1]
+    norm = tf.reshape(tf.maximum(norm, tf.cast(1e-4, b.dtype)), [bsz, 1, n])     # [B, 1, L]
     valid = tf.cast(tf.equal(_box_sum(mask_small, k), 0.0), b.dtype)
-    valid = tf.reshape(valid, [bsz, n, 1])                                         # [B, L, 1]
-    # 4. scores[l, p] = <patch l / |patch l|, window p>: a k x k diagonal sum
+    valid = tf.reshape(valid, [bsz, 1, n])                                         # [B, 1, L]
+    # 4. scores[p, l] = <window p, patch l / |patch l|>: a k x k diagonal sum
     #    of the pixel Gram matrix (k^2 fewer FLOPs than correlating the
-    #    k*k*C-long patch vectors). Layout [B, L, P].
-    gram = tf.matmul(tf.reshape(b_small, [bsz, n, c]), tf.reshape(f_small, [bsz, n, c]),
+    #    k*k*C-long patch vectors). Layout [B, P, L]: the softmax over
+    #    patches runs along the last axis (another axis costs two transposes).
+    gram = tf.matmul(tf.reshape(f_small, [bsz, n, c]), tf.reshape(b_small, [bsz, n, c]),
                      transpose_b=True)
-    scores = _diagonal_sum(tf.reshape(gram, [bsz, h, w, h, w]), h, w, k)
+    scores = _pair_diagonal_sum(tf.reshape(gram, [bsz, h, w, h, w]), k,
+                                ((k - 1) // 2, k - 1 - (k - 1) // 2))
     scores = tf.reshape(scores, [bsz, n, n]) / norm
     # 5. fuse.
     if fuse:
         scores = _fuse(scores, h, w, fuse_k)
-    # 6. masked softmax over background patches (axis 1).
-    scores = scores * valid
-    attn = tf.nn.softmax(scores * softmax_scale, axis=1) * valid
+    # 6. masked softmax over background patches; the paste's division by 4
+    #    (step 7) is folded into the second masking.
+    attn = tf.nn.softmax(scores * (valid * softmax_scale), axis=-1) * (valid / 4.0)
     # 8. offsets of the best patch (visualisation).
-    best = tf.reshape(tf.argmax(attn, axis=1, output_type=tf.int32), [bsz, h, w])
+    best = tf.reshape(tf.argmax(attn, axis=-1, output_type=tf.int32), [bsz, h, w])
     grid_y = tf.range(h)[None, :, None]
     grid_x = tf.range(w)[None, None, :]
     offsets = tf.stack([best // w - grid_y, best % w - grid_x], axis=-1)
     # 7. paste (transposed conv of attn with the raw patches, stride r), / 4.
     #    Output block I receives block l + a of patch l pasted at p = I - a,
-    #    a in {0, 1}^2: out[I] = sum_m (sum_a attn[m - a, I - a]) blocks[m],
+    #    a in {0, 1}^2: out[I] = sum_m (sum_a attn[I - a, m - a]) blocks[m],
     #    one matmul over the (h+1) x (w+1) block grid.
     m = (h + 1) * (w + 1)
-    weights = _shift_sum(tf.reshape(attn, [bsz, h, w, h, w]),
-                         [(1 - ay, 1 - ax, 1 - ay, 1 - ax) for ay in range(2) for ax in range(2)],
-                         (1, 1), (h + 1, w + 1, h + 1, w + 1))
-    weights = tf.reshape(weights, [bsz, m, m])                                     # [B, m, I]
-    out = tf.matmul(weights, tf.reshape(blocks, [bsz, m, rate * rate * c]), transpose_a=True)
+    weights = _pair_diagonal_sum(tf.reshape(attn, [bsz, h, w, h, w]), 2, (1, 1))
+    weights = tf.reshape(weights, [bsz, m, m])                                     # [B, I, m]
+    out = tf.matmul(weights, tf.reshape(blocks, [bsz, m, rate * rate * c]))
     out = tf.nn.depth_to_space(tf.reshape(out, [bsz, h + 1, w + 1, rate * rate * c]), rate)
-    y = out[:, lo:lo + height, lo:lo + width, :] / 4.0
+    y = out[:, lo:lo + height, lo:lo + width, :]
     return y, offsets
 
 

@@ -26,14 +26,19 @@ which is 2.66 TFLOP at the reference size. The fast paths skip part of this
 work exactly (e.g. the generator forward is 10.06 GFLOP as run), which shows
 up as a higher achieved rate, as it should: the rate is work-normalised time.
 
-Timings are wall-clock medians over ``--iters`` iterations after
-``--warmup``; each figure is also given by CPU time / cores, which other
-processes on a shared machine disturb much less.
+Timing runs in rounds after ``--warmup``: each round measures the peak
+(matmul and conv, best of the two) and then one iteration, for every mode in
+turn. The peak fraction is the median over rounds of iteration rate / the
+peak measured just before it, and a speedup is the median over rounds of
+the first mode's time / this mode's: both ratios compare runs made under the
+same conditions, which matters on a shared machine whose speed drifts by
+10 % within minutes. Each figure is also given by CPU time / cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 
 import _common
@@ -43,7 +48,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default=None, help="config preset (default: setting.yml = reference)")
     p.add_argument("--batch_size", type=int, default=None)
-    p.add_argument("--iters", type=int, default=3, help="timed iterations per mode")
+    p.add_argument("--iters", type=int, default=5, help="timed rounds (one iteration per mode each)")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations after tracing")
     p.add_argument("--modes", default="fp32",
                    help="comma-separated: fp32, bf16, fp16, xla, reference (default fp32)")
@@ -98,54 +103,83 @@ def model_flops(config) -> float:
     return config.BATCH_SIZE * (d * (g + 10 * c) + 6 * g + 2 * c + 6 * e)
 
 
-def run_mode(mode, config, args):
+def build_mode(mode, config, data, args):
+    """Builds, traces and warms up the train step of one mode; returns its runners."""
     import keras
     import tensorflow as tf
 
     from piigan_tf.distribute import dtype_policy
-    from piigan_tf.layers.fast_conv import set_fast_paths
+    from piigan_tf.layers.fast_conv import fast_paths
     from piigan_tf.model import PiiGAN, default_optimizer
 
     compute = {"bf16": "bfloat16", "fp16": "float16"}.get(mode)
-    set_fast_paths(mode != "reference")
-    with dtype_policy(compute):
+    jit = (mode == "xla") or None
+    # The fast-path switch is read while tracing: every function is traced here.
+    with fast_paths(mode != "reference"), dtype_policy(compute):
         model = PiiGAN.from_config_object(config)
         opts = [default_optimizer(n) for n in ("g_optimizer", "d_optimizer")]
         if compute == "float16":
             opts = [keras.optimizers.LossScaleOptimizer(o) for o in opts]
         model.compile(g_optimizer=opts[0], d_optimizer=opts[1])
-    k = config.D_STEPS + 1
-    data = synthetic_batch(config, k)
-    jit = mode == "xla"
-    step = tf.function(model.train_step, jit_compile=jit or None)
-    t = _common.Timer()
-    block(t.run(step, data))
-    trace_s = t.wall[0]
-    for _ in range(args.warmup):
-        block(step(data))
-    t = _common.Timer()
-    for _ in range(args.iters):
+        step = tf.function(model.train_step, jit_compile=jit)
+        t = _common.Timer()
         block(t.run(step, data))
-    out = {"iter_wall": t.median_wall, "iter_cpu": t.median_cpu, "trace_s": trace_s,
-           "iter_all": t.wall}
-    if not args.no_split:
-        i = 0
-        critic = tf.function(lambda d: model.critic_step(
-            d["images"][i], d["masks"][i], d["boxes"][i], d["z"][i], d["alpha"][i]),
-            jit_compile=jit or None)
-        gen = tf.function(lambda d: model.generator_step(
-            d["images"][-1], d["masks"][-1], d["boxes"][-1], d["z"][-1], d["eps"]),
-            jit_compile=jit or None)
-        block(critic(data))
-        block(gen(data))
-        tc, tg = _common.Timer(), _common.Timer()
-        for _ in range(args.iters):
-            block(tc.run(critic, data))
-            block(tg.run(gen, data))
-        out.update(critic_wall=tc.median_wall * config.D_STEPS, critic_cpu=tc.median_cpu * config.D_STEPS,
-                   gen_wall=tg.median_wall, gen_cpu=tg.median_cpu)
-    set_fast_paths(True)
-    return out
+        runners = {"step": step, "trace_s": t.wall[0]}
+        for _ in range(args.warmup):
+            block(step(data))
+        if not args.no_split:
+            runners["critic"] = tf.function(lambda d: model.critic_step(
+                d["images"][0], d["masks"][0], d["boxes"][0], d["z"][0], d["alpha"][0]),
+                jit_compile=jit)
+            runners["gen"] = tf.function(lambda d: model.generator_step(
+                d["images"][-1], d["masks"][-1], d["boxes"][-1], d["z"][-1], d["eps"]),
+                jit_compile=jit)
+            block(runners["critic"](data))
+            block(runners["gen"](data))
+    return runners
+
+
+def time_modes(modes, runners, data, flops, config, args):
+    """Timed rounds, each running every mode once right after measuring the peak.
+
+    Interleaving makes each mode-to-mode ratio and each iteration-to-peak
+    ratio a comparison under the same machine conditions (a shared machine
+    drifts by 10 % over minutes); the figures are medians over the rounds.
+    """
+    import statistics
+
+    out = {m: {"iter_all": [], "cpu_all": [], "fraction": [], "fraction_cpu": []} for m in modes}
+    peaks = []
+    for _ in range(args.iters):
+        for mode in modes:
+            peak = _common.measure_peak(repeats=2)
+            peaks.append(peak)
+            t = _common.Timer()
+            block(t.run(runners[mode]["step"], data))
+            r = out[mode]
+            r["iter_all"].append(t.wall[0])
+            r["cpu_all"].append(t.cpu[0])
+            r["fraction"].append(flops / t.wall[0] / 1e9 / peak["wall"])
+            r["fraction_cpu"].append(flops / t.cpu[0] / 1e9 / peak["cpu"])
+    for mode in modes:
+        r = out[mode]
+        r.update(iter_wall=statistics.median(r["iter_all"]), iter_cpu=statistics.median(r["cpu_all"]),
+                 trace_s=runners[mode]["trace_s"])
+        if mode != modes[0]:
+            base = out[modes[0]]
+            r["speedup"] = statistics.median(
+                a / b for a, b in zip(base["iter_all"], r["iter_all"]))
+            r["speedup_cpu"] = statistics.median(
+                a / b for a, b in zip(base["cpu_all"], r["cpu_all"]))
+        if "critic" in runners[mode]:
+            tc, tg = _common.Timer(), _common.Timer()
+            for _ in range(args.iters):
+                block(tc.run(runners[mode]["critic"], data))
+                block(tg.run(runners[mode]["gen"], data))
+            r.update(critic_wall=tc.median_wall * config.D_STEPS,
+                     critic_cpu=tc.median_cpu * config.D_STEPS,
+                     gen_wall=tg.median_wall, gen_cpu=tg.median_cpu)
+    return out, peaks
 
 
 def block(x):
@@ -176,10 +210,10 @@ def main(argv=None) -> int:
     print(f"model FLOPs per iteration: {flops / 1e12:.3f} TFLOP")
     print(f"peak before: {peak_before['wall']:.0f} GFLOP/s wall, {peak_before['cpu']:.0f} by CPU time "
           f"(matmul {peak_before['detail']['matmul'][0]:.0f}, conv {peak_before['detail']['conv'][0]:.0f})")
-    results = {}
-    for mode in modes:
-        r = run_mode(mode, config, args)
-        results[mode] = r
+    data = synthetic_batch(config, config.D_STEPS + 1)
+    runners = {mode: build_mode(mode, config, data, args) for mode in modes}
+    results, peaks = time_modes(modes, runners, data, flops, config, args)
+    for mode, r in results.items():
         line = (f"[{mode}] iteration {r['iter_wall']:.2f} s wall (runs: "
                 + ", ".join(f"{v:.2f}" for v in r["iter_all"])
                 + f"), {r['iter_cpu']:.2f} s CPU/cores; first call (trace) {r['trace_s']:.1f} s")
@@ -190,29 +224,31 @@ def main(argv=None) -> int:
                   f"({r['gen_cpu']:.2f} CPU)", flush=True)
     peak_after = _common.measure_peak()
     print(f"peak after: {peak_after['wall']:.0f} GFLOP/s wall, {peak_after['cpu']:.0f} by CPU time")
-    peak_wall = max(peak_before["wall"], peak_after["wall"])
-    peak_cpu = max(peak_before["cpu"], peak_after["cpu"])
+    in_run = [p["wall"] for p in peaks]
+    print(f"peak next to each timed iteration: {min(in_run):.0f}..{max(in_run):.0f} GFLOP/s "
+          f"(median {statistics.median(in_run):.0f})")
+    peak_wall = statistics.median(in_run + [peak_before["wall"], peak_after["wall"]])
+    peak_cpu = statistics.median([p["cpu"] for p in peaks] + [peak_before["cpu"], peak_after["cpu"]])
     print(f"machine after: {_common.machine_description()}")
     for mode, r in results.items():
         suffix = "" if mode == "fp32" else f"_{mode}"
         gfl = flops / r["iter_wall"] / 1e9
-        gfl_cpu = flops / r["iter_cpu"] / 1e9
-        print(f"[{mode}] {gfl:.0f} GFLOP/s = {gfl / peak_wall:.2f} of peak {peak_wall:.0f} "
-              f"(by CPU time: {gfl_cpu:.0f} = {gfl_cpu / peak_cpu:.2f} of {peak_cpu:.0f})")
+        frac = statistics.median(r["fraction"])
+        frac_cpu = statistics.median(r["fraction_cpu"])
+        print(f"[{mode}] {gfl:.0f} GFLOP/s; per round, iteration vs the peak measured just "
+              f"before it: {frac:.2f} (runs: " + ", ".join(f"{v:.2f}" for v in r["fraction"])
+              + f"); by CPU time {frac_cpu:.2f}")
         _common.result(f"train_s_per_iter{suffix}", r["iter_wall"])
         if "critic_wall" in r:
             _common.result(f"train_critic_s_per_iter{suffix}", r["critic_wall"])
             _common.result(f"train_generator_s_per_iter{suffix}", r["gen_wall"])
         _common.result(f"train_gflops{suffix}", gfl)
-        _common.result(f"train_peak_fraction{suffix}", gfl / peak_wall)
-        _common.result(f"train_peak_fraction_cpu{suffix}", gfl_cpu / peak_cpu)
-    if "fp32" in results:
-        for mode in results:
-            if mode != "fp32":
-                _common.result(f"train_speedup_{mode}_vs_fp32",
-                               results["fp32"]["iter_wall"] / results[mode]["iter_wall"])
-                _common.result(f"train_speedup_{mode}_vs_fp32_cpu",
-                               results["fp32"]["iter_cpu"] / results[mode]["iter_cpu"])
+        _common.result(f"train_peak_fraction{suffix}", frac)
+        _common.result(f"train_peak_fraction_cpu{suffix}", frac_cpu)
+        if "speedup" in r:
+            base = modes[0]
+            _common.result(f"train_speedup_{mode}_vs_{base}", r["speedup"])
+            _common.result(f"train_speedup_{mode}_vs_{base}_cpu", r["speedup_cpu"])
     _common.result("peak_gflops", peak_wall)
     _common.result("peak_gflops_cpu", peak_cpu)
     _common.result("model_tflop_per_iter", flops / 1e12)

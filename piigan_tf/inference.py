@@ -376,6 +376,11 @@ class Inpainter:
     weights came from), ``last_seed`` (the seed of the last :meth:`sample`).
     """
 
+    #: Largest B * N * H * W (completed pixels) one :meth:`sample` call may
+    #: ask for. The generator's working memory is about 450 bytes per
+    #: completed pixel on a CPU, so the default (2**23) is about 4 GB.
+    max_pixels: int = 2**23
+
     def __init__(self, sample_fn, noise_fn, config=None, source: str = "",
                  module: tf.Module | None = None):
         self._sample_fn = sample_fn      # (images, masks, num_samples, seed) -> uint8
@@ -466,7 +471,8 @@ class Inpainter:
             With a hole-free mask, N copies of the image.
 
         Raises:
-            ValueError: malformed inputs (the message says what is expected).
+            ValueError: malformed inputs (the message says what is expected),
+                or a request larger than ``max_pixels``.
         """
         images, masks = _as_batch(images, masks)
         if not masks.any():
@@ -485,11 +491,13 @@ class Inpainter:
                 raise ValueError(f"num_samples={num_samples} but z holds {z.shape[1]} samples")
             if z.shape[1] < 1:
                 raise ValueError("z holds no samples")
+            self._check_size(images, z.shape[1])
             self.last_seed = None
             with _graph_errors_as_value_errors():
                 return self._noise_fn(tf.constant(images), tf.constant(masks),
                                       tf.constant(z)).numpy()
         num_samples = _check_num_samples(10 if num_samples is None else num_samples)
+        self._check_size(images, num_samples)
         if seed is None:
             seed = secrets.randbelow(_SEED_RANGE)
         if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < _SEED_RANGE:
@@ -499,6 +507,17 @@ class Inpainter:
             return self._sample_fn(tf.constant(images), tf.constant(masks),
                                    tf.constant(num_samples, tf.int32),
                                    tf.constant(int(seed), tf.int32)).numpy()
+
+    def _check_size(self, images: np.ndarray, num_samples: int) -> None:
+        b, h, w = images.shape[:3]
+        pixels = b * num_samples * h * w
+        if pixels > self.max_pixels:
+            raise ValueError(
+                f"this call asks for {b} image(s) x {num_samples:,} samples x {h}x{w} = "
+                f"{pixels:,} completed pixels (about {pixels * 450 / 1e9:.1f} GB of working "
+                f"memory); the limit is {self.max_pixels:,} (Inpainter.max_pixels). Ask for "
+                "fewer samples per call (several calls with different seeds), or raise "
+                "inpainter.max_pixels if the machine has the memory")
 
     def noise(self, images, num_samples: int, seed: int) -> np.ndarray:
         """The z that ``sample(images, ..., num_samples, seed)`` uses: float32 [B, N, H, W, 1]."""

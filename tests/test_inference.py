@@ -156,6 +156,24 @@ def test_bad_inputs_say_what_is_expected(inpainter, images, masks, kwargs, messa
         inpainter.sample(images, masks, **kwargs)
 
 
+def test_oversized_request_is_refused_before_any_work(inpainter, monkeypatch):
+    images, masks = random_inputs(batch=1, hw=(16, 16))
+    calls = []
+    monkeypatch.setattr(inpainter, "_sample_fn", lambda *a: calls.append(a))
+    monkeypatch.setattr(inpainter, "max_pixels", 3 * 16 * 16)
+    with pytest.raises(ValueError, match=r"1 image\(s\) x 4 samples x 16x16 = 1,024 .*"
+                                         r"limit is 768 .*fewer samples per call"):
+        inpainter.sample(images, masks, num_samples=4, seed=0)
+    with pytest.raises(ValueError, match="Inpainter.max_pixels"):
+        inpainter.sample(images, masks, z=np.zeros((1, 4, 16, 16, 1), np.float32))
+    assert calls == []
+    # A million samples of a 128x128 image under the default limit: refused, not OOM-killed.
+    monkeypatch.undo()
+    big = np.zeros((128, 128, 3), np.uint8)
+    with pytest.raises(ValueError, match="1,000,000 samples"):
+        inpainter.sample(big, np.ones((128, 128), np.uint8), num_samples=10**6, seed=0)
+
+
 @pytest.mark.parametrize("image_shape, mask_shape, message", [
     ((8, 8, 3), (1, 8, 8, 1), "images must be uint8 RGB"),
     ((1, 8, 8, 4), (1, 8, 8, 1), "images must be uint8 RGB"),

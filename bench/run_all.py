@@ -3,7 +3,7 @@
 Run: ``python bench/run_all.py [--quick] [--json results.json]``. Each
 benchmark runs in its own process (so each starts from a clean TensorFlow),
 its output is echoed, and a summary table with the targets follows. About
-25 minutes on 2 idle CPU cores (``--quick``: fewer repeats, ~12 minutes).
+20 minutes on 2 CPU cores (``--quick``: fewer repeats, ~10 minutes).
 Timings depend on what else runs on the machine: the scripts print the load
 average before and after, and also give CPU-time-based figures.
 """
@@ -64,12 +64,15 @@ def main(argv=None) -> int:
     p.add_argument("--skip_mixed", action="store_true",
                    help="skip the bfloat16 runs (slow on CPUs without bfloat16 arithmetic)")
     args = p.parse_args(argv)
-    iters = ["--iters", "2" if args.quick else "3"]
+    iters = ["--iters", "3" if args.quick else "5"]
     results: dict = {}
     modes = "fp32" if args.skip_mixed else "fp32,bf16"
+    if not args.quick:
+        modes += ",reference"  # the plain formulations, to show what the fast paths buy
     results.update(run("bench_train.py", [*iters, "--modes", modes]
                        + (["--no_split"] if args.quick else [])))
-    results.update(run("bench_attention.py", ["--repeats", "5" if args.quick else "9"]))
+    results.update(run("bench_convs.py", ["--repeats", "3" if args.quick else "7"]))
+    results.update(run("bench_attention.py", ["--repeats", "7" if args.quick else "15"]))
     results.update(run("bench_sampling.py", []))
     pipe = ["--elements", "10" if args.quick else "20"]
     if "train_s_per_iter" in results:
@@ -78,7 +81,7 @@ def main(argv=None) -> int:
     results.update(run("bench_memory.py", []))
     if not args.skip_mixed:
         results.update(run("bench_mixed_precision.py",
-                           ["--steps", "20" if args.quick else "40"]))
+                           ["--preset", "quick", "--steps", "20" if args.quick else "40"]))
 
     print("\n=== summary ===")
     for name, value in sorted(results.items()):

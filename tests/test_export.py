@@ -163,6 +163,31 @@ def test_fresh_process_with_only_tensorflow(workdir, inputs, live):
     assert "seed must be a scalar" in errors["seeds"]
 
 
+def test_saved_model_runs_on_tensorflows_own_cpu_kernels(workdir, inputs, live):
+    """A server without oneDNN (TF's own CPU kernels) runs the exported graph too.
+
+    The graph was traced with oneDNN on, so its dilated convs are native
+    dilated Conv2D ops: TF's own CPU kernels run them forward. Only the
+    rounding differs from the live model.
+    """
+    out = workdir / "cli_out_no_onednn"
+    cli = shutil.which("saved_model_cli")
+    cli = [cli] if cli else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    result = subprocess.run(
+        [*cli, "run", "--dir", str(workdir / "export/piigan/1"),
+         "--tag_set", "serve", "--signature_def", "serving_default",
+         "--inputs", f"images={workdir / 'images.npy'};masks={workdir / 'masks.npy'}",
+         "--input_exprs", f"num_samples={N};seed={SEED}",
+         "--outdir", str(out), "--overwrite"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = np.load(out / "completions.npy").astype(int)
+    assert served.shape == live.shape
+    diff = np.abs(served - live.astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.05, (diff.max(), diff.mean())
+
+
 def test_saved_model_cli_runs_signature(workdir, inputs, live):
     """saved_model_cli uses the TF1 session loader, as tensorflow_model_server does."""
     out = workdir / "cli_out"

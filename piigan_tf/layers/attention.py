@@ -44,8 +44,9 @@ def _box_sum(x: tf.Tensor, k: int) -> tf.Tensor:
 def _pair_diagonal_sum(x: tf.Tensor, k: int, pad) -> tf.Tensor:
     """Sum of x over k x k shifts applied to both halves of its index at once.
 
-    x is [B, a, b, c, d]: a score per (background position (a, b), foreground
-    position (c, d)). With every non-batch axis zero-padded by ``pad`` =
+    x is [B, a, b, c, d]: a score per pair of positions (a, b) and (c, d)
+    (foreground and background patch). With every non-batch axis zero-padded
+    by ``pad`` =
     (before, after), returns ``sum_{t,u < k} xpad[a + t, b + u, c + t, d + u]``
     of size [B, a', b', c', d'], x' = x + before + after - k + 1.
 

@@ -163,6 +163,22 @@ def test_fresh_process_with_only_tensorflow(workdir, inputs, live):
     assert "seed must be a scalar" in errors["seeds"]
 
 
+def run_saved_model_cli(workdir, out_name, env=None):
+    """``saved_model_cli run`` of serving_default on the saved inputs; returns the completions."""
+    out = workdir / out_name
+    cli = shutil.which("saved_model_cli")
+    cli = [cli] if cli else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    result = subprocess.run(
+        [*cli, "run", "--dir", str(workdir / "export/piigan/1"),
+         "--tag_set", "serve", "--signature_def", "serving_default",
+         "--inputs", f"images={workdir / 'images.npy'};masks={workdir / 'masks.npy'}",
+         "--input_exprs", f"num_samples={N};seed={SEED}",
+         "--outdir", str(out), "--overwrite"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.load(out / "completions.npy")
+
+
 def test_saved_model_runs_on_tensorflows_own_cpu_kernels(workdir, inputs, live):
     """A server without oneDNN (TF's own CPU kernels) runs the exported graph too.
 
@@ -170,19 +186,8 @@ def test_saved_model_runs_on_tensorflows_own_cpu_kernels(workdir, inputs, live):
     dilated Conv2D ops: TF's own CPU kernels run them forward. Only the
     rounding differs from the live model.
     """
-    out = workdir / "cli_out_no_onednn"
-    cli = shutil.which("saved_model_cli")
-    cli = [cli] if cli else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    result = subprocess.run(
-        [*cli, "run", "--dir", str(workdir / "export/piigan/1"),
-         "--tag_set", "serve", "--signature_def", "serving_default",
-         "--inputs", f"images={workdir / 'images.npy'};masks={workdir / 'masks.npy'}",
-         "--input_exprs", f"num_samples={N};seed={SEED}",
-         "--outdir", str(out), "--overwrite"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    served = np.load(out / "completions.npy").astype(int)
+    served = run_saved_model_cli(workdir, "cli_out_no_onednn",
+                                 env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}).astype(int)
     assert served.shape == live.shape
     diff = np.abs(served - live.astype(int))
     assert diff.max() <= 2 and diff.mean() < 0.05, (diff.max(), diff.mean())
@@ -190,18 +195,7 @@ def test_saved_model_runs_on_tensorflows_own_cpu_kernels(workdir, inputs, live):
 
 def test_saved_model_cli_runs_signature(workdir, inputs, live):
     """saved_model_cli uses the TF1 session loader, as tensorflow_model_server does."""
-    out = workdir / "cli_out"
-    cli = shutil.which("saved_model_cli")
-    cli = [cli] if cli else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    result = subprocess.run(
-        [*cli, "run", "--dir", str(workdir / "export/piigan/1"),
-         "--tag_set", "serve", "--signature_def", "serving_default",
-         "--inputs", f"images={workdir / 'images.npy'};masks={workdir / 'masks.npy'}",
-         "--input_exprs", f"num_samples={N};seed={SEED}",
-         "--outdir", str(out), "--overwrite"],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    np.testing.assert_array_equal(np.load(out / "completions.npy"), live)
+    np.testing.assert_array_equal(run_saved_model_cli(workdir, "cli_out"), live)
 
 
 def test_export_cli_without_checkpoint(tmp_path, monkeypatch, capsys):

@@ -288,6 +288,12 @@ class Trainer:
         old = yaml.safe_load(saved.read_text()) or {}
         diffs = [f"{k}: checkpoint {old.get(k)!r} vs now {getattr(self.config, k)!r}"
                  for k in _RESUME_KEYS if k in old and old[k] != getattr(self.config, k)]
+        if self.resume and old.get("DATASET") not in (None, self.config.DATASET):
+            # Allowed (fine-tuning on new data), but never silently: two
+            # folders both named ``train`` share checkpoints/train.
+            log.warning("%s holds a run trained on DATASET %r; it is resumed on %r. Pass "
+                        "--checkpoint_dir to keep the two runs apart, or --fresh to start over.",
+                        self.checkpoint_dir, old.get("DATASET"), self.config.DATASET)
         if diffs:
             raise ConfigMismatchError(
                 f"{self.checkpoint_dir} holds a run with a different configuration ("

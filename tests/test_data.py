@@ -470,11 +470,35 @@ def test_named_dataset_with_lists_resolves(tmp_path):
 def test_folder_path_makes_cached_lists(tmp_path, coloured_files):
     folder = os.path.dirname(coloured_files[0])
     train, val = datasets.resolve_dataset(folder, data_dir=tmp_path / "data")
-    assert os.path.dirname(train) == str(tmp_path / "data" / os.path.basename(folder))
+    assert os.path.dirname(os.path.dirname(train)) == str(tmp_path / "data" / "folders")
+    assert os.path.basename(os.path.dirname(train)).startswith(os.path.basename(folder) + "-")
     assert len(flist.read_flist(train)) == 9 and len(flist.read_flist(val)) == 1
     stamp = os.path.getmtime(train)
     assert datasets.resolve_dataset(folder, data_dir=tmp_path / "data") == (train, val)
     assert os.path.getmtime(train) == stamp  # cached
+
+
+def test_folder_lists_never_overwrite_a_named_dataset_or_another_folder(tmp_path):
+    # A folder named like a registered dataset, and two folders with one name.
+    data = tmp_path / "data"
+    flist.write_flist(data / "mauflex" / "train.flist", ["kept.jpg"])
+    flist.write_flist(data / "mauflex" / "val.flist", ["kept-val.jpg"])
+    lists = {}
+    for where in ("x", "y"):
+        for name in ("mauflex", "train"):
+            folder = tmp_path / where / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                cv2.imwrite(str(folder / f"{where}{i}.png"), np.full((8, 8, 3), i, np.uint8))
+            lists[where, name] = datasets.resolve_dataset(folder, data_dir=data)
+    assert flist.read_flist(data / "mauflex" / "train.flist") == [str(data / "mauflex" / "kept.jpg")]
+    assert len(set(lists.values())) == 4  # each folder its own cache
+    for (where, name), (train, val) in lists.items():
+        files = flist.read_flist(train) + flist.read_flist(val)
+        assert sorted(os.path.basename(f) for f in files) == [f"{where}{i}.png" for i in range(4)]
+        stamp = os.path.getmtime(train)
+        assert datasets.resolve_dataset(tmp_path / where / name, data_dir=data) == (train, val)
+        assert os.path.getmtime(train) == stamp  # still cached after the others were made
 
 
 def test_flist_path_uses_sibling_val_or_holds_out(tmp_path, coloured_files):

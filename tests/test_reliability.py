@@ -250,6 +250,19 @@ def test_missing_checkpoint_index_file_still_resumes(trainer, caplog):
     assert "no 'checkpoint' index file" in caplog.text
 
 
+def test_resuming_a_run_of_another_dataset_warns_and_names_the_fix(trainer, caplog):
+    # Two folders named ``train`` share checkpoints/train: resuming the other's
+    # run is allowed (fine-tuning) but said out loud.
+    same = trainer.config
+    with caplog.at_level(logging.WARNING, logger="piigan_tf"):
+        trainer._check_config_compatible()
+    assert "resumed on" not in caplog.text
+    trainer.config = same.replace(DATASET="/elsewhere/train")
+    with caplog.at_level(logging.WARNING, logger="piigan_tf"):
+        trainer._check_config_compatible()
+    assert "resumed on '/elsewhere/train'" in caplog.text and "--checkpoint_dir" in caplog.text
+
+
 # ----------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_saves_the_exact_state_at_the_step_it_stops(trainer):
     # No interval save would happen before step 100: the checkpoint must come

@@ -10,6 +10,7 @@ command that makes its lists. ``sample`` is built offline on first use.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 
@@ -97,10 +98,22 @@ def _named_dataset(info: DatasetInfo, data_dir: str) -> tuple[str, str]:
     return train, val
 
 
+def _derived_dir(data_dir: str, kind: str, label: str, source: str) -> str:
+    """``data_dir/<kind>/<label>-<hash of source>``: one folder per source path.
+
+    Named after the source's absolute path, so lists made for a folder or a
+    list never land in a named dataset's folder (``--dataset /x/mauflex``
+    must not overwrite ``data/mauflex``) and two sources with the same name
+    (two folders called ``train``) do not share, and keep remaking, one cache.
+    """
+    digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:8]
+    return os.path.join(data_dir, kind, f"{label or 'root'}-{digest}")
+
+
 def _folder_dataset(folder: str, data_dir: str) -> tuple[str, str]:
-    """File lists for an image folder, cached in ``data_dir/<basename>/``."""
+    """File lists for an image folder, cached in ``data_dir/folders/<name>-<hash>/``."""
     folder = os.path.abspath(folder)
-    out_dir = os.path.join(data_dir, os.path.basename(os.path.normpath(folder)))
+    out_dir = _derived_dir(data_dir, "folders", os.path.basename(os.path.normpath(folder)), folder)
     train, val = os.path.join(out_dir, "train.flist"), os.path.join(out_dir, "val.flist")
     source_file = os.path.join(out_dir, "source.txt")
     # The cache is reused only for the folder it was made from.
@@ -138,9 +151,10 @@ def _flist_dataset(flist: str, data_dir: str) -> tuple[str, str]:
         return flist, val
     # No validation list: hold files out with the same rule as make_flists,
     # written to a derived folder so the given list is never overwritten.
-    parent = os.path.basename(os.path.dirname(os.path.abspath(flist))) or "root"
-    stem = os.path.splitext(os.path.basename(flist))[0]
-    out_dir = os.path.join(data_dir, f"{parent}-{stem}")
+    source = os.path.abspath(flist)
+    parent = os.path.basename(os.path.dirname(source))
+    stem = os.path.splitext(os.path.basename(source))[0]
+    out_dir = _derived_dir(data_dir, "lists", f"{parent}-{stem}" if parent else stem, source)
     files = [os.path.abspath(p) for p in read_flist(flist)]
     train_files, val_files = split_files(files, DEFAULT_NUM_VAL, seed=0)
     train, val = os.path.join(out_dir, "train.flist"), os.path.join(out_dir, "val.flist")
@@ -166,12 +180,13 @@ def resolve_dataset(
       ``plantvillage``, ``mauflex``) → ``data_dir/<name>/train.flist`` and
       ``val.flist``, which must exist;
     * ``sample`` → built offline on first use (:func:`ensure_sample_dataset`);
-    * an image folder → lists made for it under ``data_dir/<folder name>/``
-      (cached; remade if that cache belongs to another folder);
+    * an image folder → lists made for it under
+      ``data_dir/folders/<folder name>-<hash of its path>/`` (cached, one
+      cache per folder path);
     * a ``.flist``/``.txt`` file list → used for training, with a sibling
       ``val.flist`` (or the name with ``train`` → ``val``/``validation``) for
       validation if there is one, else 1,000 files (10 % for small lists) are
-      held out into ``data_dir/<parent>-<stem>/``.
+      held out into ``data_dir/lists/<parent>-<stem>-<hash of its path>/``.
 
     Args:
         name_or_path: Dataset name, folder or file list.

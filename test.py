@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num_samples", type=int, default=10,
-                   help="completions per image, all from one batched pass (default 10)")
+                   help="completions per image, from one batched pass (split into several only "
+                        "where one pass would exceed Inpainter.max_pixels; default 10)")
     p.add_argument("--image", default=None,
                    help="an image file or a folder of images (default: validation images of "
                         "the embedded sample set)")
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images of equal size per forward pass (each brings num_samples rows)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     return p
+
+
+# A grid PNG larger than this is refused (it is built in memory, and no
+# viewer opens it): write the samples one file each instead.
+MAX_GRID_BYTES = 2 * 1024**3
 
 
 class UsageError(Exception):
@@ -159,6 +165,32 @@ def batches(images, batch_size: int):
     return out
 
 
+def plan_calls(images, batch_size: int, num_samples: int, max_pixels: int):
+    """Splits the work into ``Inpainter.sample`` calls under its ``max_pixels``.
+
+    Returns ``[(start, stop, first, count)]``: images ``start:stop`` (equal
+    sizes, at most ``batch_size``), samples ``first .. first + count - 1`` of
+    each. Normally one call per run of images with all samples; a request
+    too large for one call is split by images, then by samples, so any
+    ``--num_samples`` runs in bounded memory.
+    """
+    calls = []
+    for start, stop in batches(images, batch_size):
+        h, w = images[start][1].shape[:2]
+        per_call = max_pixels // (h * w)  # samples of this size one call may hold
+        if per_call < 1:
+            raise UsageError(
+                f"{images[start][0]} is {h}x{w}: one completion of it is over the "
+                f"{max_pixels:,}-pixel limit of a call; resize it with --size H W")
+        if num_samples <= per_call:
+            step = max(1, min(stop - start, per_call // num_samples))
+            calls += [(i, min(i + step, stop), 0, num_samples) for i in range(start, stop, step)]
+        else:
+            calls += [(i, i + 1, first, min(per_call, num_samples - first))
+                      for i in range(start, stop) for first in range(0, num_samples, per_call)]
+    return calls
+
+
 def grid(rows, pad: int = 2) -> "np.ndarray":  # noqa: F821
     """Stacks rows of equal-height cells; rows are padded to one width with white."""
     import numpy as np
@@ -216,16 +248,23 @@ def run(args) -> int:
         if not mask.any():
             print(f"note: the mask of {name} has no hole; its samples are the image unchanged",
                   file=sys.stderr)
-    groups = batches(images, args.batch_size)
-    rows = []
-    bar = tqdm(total=len(images), unit="img", desc="sampling",
-               disable=args.no_progress or len(groups) < 2)
+    calls = plan_calls(images, args.batch_size, args.num_samples, inpainter.max_pixels)
+    if args.output:
+        grid_bytes = sum((2 + args.num_samples) * im.size for _, im in images)
+        if grid_bytes > MAX_GRID_BYTES:
+            raise UsageError(
+                f"the grid of {len(images)} image(s) x {args.num_samples:,} samples would take "
+                f"{grid_bytes / 1e9:.1f} GB; write the samples as separate files instead: "
+                "--output '' --output_dir DIR (or ask for fewer --num_samples)")
+    rows = [[] for _ in images]
+    bar = tqdm(total=len(images) * args.num_samples, unit="sample", desc="sampling",
+               disable=args.no_progress or len(calls) < 2)
     try:
-        for k, (start, stop) in enumerate(groups):
+        for k, (start, stop, first, count) in enumerate(calls):
             batch = np.stack([im for _, im in images[start:stop]])
             batch_masks = np.stack(masks[start:stop])
             try:
-                samples = inpainter.sample(batch, batch_masks, args.num_samples,
+                samples = inpainter.sample(batch, batch_masks, count,
                                            seed=(seed + k) % (2**31 - 1))
             except (ValueError, tf.errors.InvalidArgumentError) as e:
                 raise UsageError(getattr(e, "message", str(e))) from None
@@ -234,15 +273,18 @@ def run(args) -> int:
                                  "--num_samples or a smaller --batch_size") from None
             for i in range(stop - start):
                 name, image = images[start + i]
-                hole = batch_masks[i] > 0
-                masked = np.where(hole, np.uint8(255), image)
-                rows.append([image, masked, *samples[i]])
+                masked = np.where(batch_masks[i] > 0, np.uint8(255), image)
+                if first == 0 and args.output:
+                    rows[start + i] += [image, masked]
+                if args.output:
+                    rows[start + i] += list(samples[i])
                 if args.output_dir:
                     out_dir = Path(args.output_dir)
-                    write_png(out_dir / f"{name}_masked.png", masked)
-                    for j, sample in enumerate(samples[i]):
+                    if first == 0:
+                        write_png(out_dir / f"{name}_masked.png", masked)
+                    for j, sample in enumerate(samples[i], start=first):
                         write_png(out_dir / f"{name}_sample{j:02d}.png", sample)
-            bar.update(stop - start)
+            bar.update((stop - start) * count)
     finally:
         bar.close()
     if args.output:

@@ -281,6 +281,57 @@ def test_cli_image_mask_and_output_dir(checkpoints, tmp_path, capsys):
     assert read_png(tmp_path / "grid.png").shape == (37, 4 * 53 + 3 * 2, 3)
 
 
+def test_cli_plan_splits_calls_under_max_pixels():
+    cli = load_cli()
+    images = [(f"a{i}", np.zeros((16, 16, 3), np.uint8)) for i in range(5)]
+    images.append(("big", np.zeros((32, 16, 3), np.uint8)))
+    # Everything fits: one call per run of equal-sized images, all samples.
+    assert cli.plan_calls(images, 4, 3, 10**6) == [(0, 4, 0, 3), (4, 5, 0, 3), (5, 6, 0, 3)]
+    # 8 samples of 16x16 per call: 2 images of 3 samples a call, then 4 of the big one.
+    assert cli.plan_calls(images, 4, 3, 8 * 256) == [
+        (0, 2, 0, 3), (2, 4, 0, 3), (4, 5, 0, 3), (5, 6, 0, 3)]
+    # Fewer per call than asked: by samples, every index covered once, in order.
+    calls = cli.plan_calls(images, 4, 10, 4 * 256)
+    for i in range(5):
+        mine = [(first, count) for start, stop, first, count in calls if start == i]
+        assert [f for f, _ in mine] == [0, 4, 8] and sum(c for _, c in mine) == 10
+    assert [(f, c) for s, _, f, c in calls if s == 5] == [(i, 2) for i in range(0, 10, 2)]
+    assert all(stop - start == 1 for start, stop, first, count in calls)
+    with pytest.raises(cli.UsageError, match="--size"):
+        cli.plan_calls(images, 4, 1, 255)
+
+
+def test_cli_splits_an_oversized_request_into_calls(checkpoints, tmp_path, monkeypatch):
+    from piigan_tf.inference import Inpainter
+
+    calls = []
+    original = Inpainter.sample
+
+    def counted(self, images, masks, num_samples, seed=None, **kw):
+        calls.append((len(images), num_samples))
+        return original(self, images, masks, num_samples, seed=seed, **kw)
+
+    monkeypatch.setattr(Inpainter, "max_pixels", 5 * 32 * 32)
+    monkeypatch.setattr(Inpainter, "sample", counted)
+    args = ["--num_samples", "12", "--num_images", "2", "--seed", "1", "--no_progress",
+            "--checkpoint_dir", str(checkpoints / "sample"), "--output", str(tmp_path / "g.png"),
+            "--output_dir", str(tmp_path / "s")]
+    assert load_cli().main(args) == 0
+    assert calls == [(1, 5), (1, 5), (1, 2)] * 2  # within the limit, every sample once
+    assert read_png(tmp_path / "g.png").shape == (2 * 32 + 2, 14 * 32 + 13 * 2, 3)
+    names = sorted(p.name for p in (tmp_path / "s").glob("*_sample*.png"))
+    stems = sorted({n.split("_sample")[0] for n in names})
+    assert len(stems) == 2
+    assert names == sorted(f"{s}_sample{j:02d}.png" for s in stems for j in range(12))
+
+
+def test_cli_refuses_a_grid_too_large_to_build_and_names_the_fix(checkpoints, capsys):
+    args = ["--num_samples", "100000000", "--checkpoint_dir", str(checkpoints / "sample")]
+    assert load_cli().main(args) == 2
+    err = capsys.readouterr().err
+    assert "--output '' --output_dir" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--image", "{tmp}/notes.png"], "not a readable image"),
     (["--image", "{tmp}/nothing_here"], "no such file or folder"),

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from piigan_tf import losses as L
+from piigan_tf.layers.fast_conv import fast_paths_enabled
 from piigan_tf.layers.ops import crop_boxes, paste_boxes
 from piigan_tf.networks import Extractor, Generator, global_critic, local_critic, sample_z
 
@@ -311,8 +312,51 @@ class PiiGAN(keras.Model):
         return {n: t.result() for n, t in self.trackers.items()}
 
 
+def _resource_handle(variable):
+    """The resource handle of a Keras variable, a tf.Variable or a distributed component."""
+    return getattr(variable, "value", variable).handle if isinstance(
+        variable, keras.Variable) else variable.handle
+
+
+@keras.saving.register_keras_serializable(package="piigan_tf")
+class FusedAdam(keras.optimizers.Adam):
+    """Adam whose update of each variable is TF's one fused kernel, as in TF1.
+
+    The reference trained with ``tf.train.AdamOptimizer``, whose update is
+    the ``ApplyAdam`` kernel: moments and weight in one pass over a variable.
+    Keras' Adam writes the same update as about ten element-wise ops per
+    variable (each a pass over it); on the ~47 M weights of PiiGAN that took
+    57 ms per generator step here against 18 ms fused. Same variables and
+    slots as ``keras.optimizers.Adam`` (checkpoints are interchangeable),
+    same formula: ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``, ``m = b1 m +
+    (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, ``w -= lr_t m / (sqrt(v) + eps)``.
+    With ``piigan_tf.layers.fast_conv.set_fast_paths(False)`` (benchmarks'
+    plain formulations) updates are traced in Keras' form.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad or not fast_paths_enabled():  # Keras' element-wise form
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_resource_handle(variable),
+            m=_resource_handle(self._momentums[index]),
+            v=_resource_handle(self._velocities[index]),
+            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step),
+            beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+            lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype),
+            beta2=tf.cast(self.beta_2, dtype), epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype))
+
+
 def default_optimizer(name: str, learning_rate: float = 1e-4, beta_1: float = 0.5,
                       beta_2: float = 0.9) -> keras.optimizers.Optimizer:
-    """Adam with the reference's settings."""
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                                 name=name)
+    """Adam with the reference's settings (``tf.train.AdamOptimizer(lr, 0.5, 0.9)``).
+
+    Its epsilon is TF1's default, 1e-8 (Keras' default is 1e-7), and each
+    update is the fused kernel TF1 ran (:class:`FusedAdam`).
+    """
+    return FusedAdam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=1e-8,
+                     name=name)

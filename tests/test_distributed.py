@@ -50,13 +50,22 @@ SCRIPT = textwrap.dedent(r"""
         # (scale-invariant) first Adam step, they show a mis-scaled gradient.
         moments = [np.asarray(v) for o in (trainer.model.g_optimizer, trainer.model.d_optimizer)
                    for v in o.variables if v.dtype == "float32" and len(v.shape) > 0]
-        return losses, weights, moments
+        # (weight, gradient) pairs: after one step m = (1 - beta_1) g.
+        pairs = [(np.asarray(var), np.asarray(o._momentums[o._get_variable_index(var)])
+                  / (1 - o.beta_1))
+                 for o in (trainer.model.g_optimizer, trainer.model.d_optimizer)
+                 for var in o._trainable_variables]
+        return losses, weights, moments, pairs
 
-    la, wa, ma = one_step(single)
-    lb, wb, mb = one_step(dist)
+    la, wa, ma, pa = one_step(single)
+    lb, wb, mb, pb = one_step(dist)
+    clear = [np.abs(ga) > 1e-6 for _, ga in pa]  # |g| >> Adam's eps = 1e-8
     print("RESULT_JSON " + json.dumps({
         "single": la, "dist": lb,
         "max_weight_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(wa, wb)),
+        "max_weight_diff_clear": max(float(np.max(np.abs(a - b)[c], initial=0.0))
+                                     for (a, _), (b, _), c in zip(pa, pb, clear)),
+        "clear_fraction": float(sum(c.sum() for c in clear) / sum(c.size for c in clear)),
         "max_moment_rel_diff": max(float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-30))
                                    for a, b in zip(ma, mb)),
         "num_moments": len(ma),
@@ -87,10 +96,14 @@ def test_mirrored_step_matches_single_device_losses(comparison):
 
 def test_mirrored_step_matches_single_device_weights(comparison):
     assert comparison["step_single"] == comparison["step_dist"] == 1
-    # Adam's first step moves each weight by about lr = 1e-4 (by lr * g/(|g| + 1e-7)
-    # for tiny gradients, where float noise in g shows most): agreement to a
-    # small fraction of one step.
-    assert comparison["max_weight_diff"] < 1e-5
+    # Adam's first step moves each weight by lr * g / (|g| + eps), lr = 1e-4,
+    # eps = 1e-8 (TF1's): by about lr wherever |g| >> eps, where the two runs
+    # agree to float precision; for the few weights whose gradient is itself
+    # of order eps, the float noise of summing it in another order moves the
+    # step by up to lr. The gradients themselves are checked tightly below.
+    assert comparison["clear_fraction"] > 0.5
+    assert comparison["max_weight_diff_clear"] < 1e-6
+    assert comparison["max_weight_diff"] < 2e-4
 
 
 def test_mirrored_step_matches_single_device_gradients(comparison):

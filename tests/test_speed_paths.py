@@ -235,6 +235,16 @@ def _moments(model):
             for v in o.variables if v.dtype == "float32" and len(v.shape) > 0]
 
 
+def _weights_and_gradients(model):
+    """(weight, gradient of its one Adam step) pairs: m = (1 - beta_1) g after one step."""
+    out = []
+    for opt in (model.g_optimizer, model.d_optimizer):
+        for var in opt._trainable_variables:
+            m = opt._momentums[opt._get_variable_index(var)]
+            out.append((np.asarray(var), np.asarray(m) / (1 - opt.beta_1)))
+    return out
+
+
 @pytest.mark.slow
 def test_jit_compiled_step_equals_plain_step():
     config, plain = _tiny_model()
@@ -243,13 +253,22 @@ def test_jit_compiled_step_equals_plain_step():
     data = _batch(config, config.D_STEPS + 1)
     out_plain = tf.function(plain.train_step)(data)
     out_jit = tf.function(jit.train_step, jit_compile=True)(data)
+    # The critic terms average the D_STEPS critic steps, all but the first
+    # after an Adam update (see below for its float noise): 5e-5 absolute.
     for name in out_plain:
         np.testing.assert_allclose(float(out_jit[name]), float(out_plain[name]), rtol=1e-4,
-                                   atol=1e-5, err_msg=name)
-    # One Adam step: weights agree to a small fraction of the step (lr = 1e-4),
-    # the moments (the gradients themselves) to float precision.
-    for a, b in zip(jit.get_weights(), plain.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+                                   atol=5e-5, err_msg=name)
+    # One Adam step moves a weight by lr * g / (|g| + 1e-8), lr = 1e-4: by about
+    # lr wherever |g| >> eps, and there the two steps agree to float precision;
+    # where g is itself of order eps, its float noise moves the step by up to
+    # lr. The moments (the gradients themselves) agree to float precision.
+    clear = 0
+    for (wa, ga), (wb, gb) in zip(_weights_and_gradients(jit), _weights_and_gradients(plain)):
+        mask = np.abs(gb) > 1e-6
+        clear += mask.sum()
+        np.testing.assert_allclose(wa[mask], wb[mask], atol=1e-6)
+        np.testing.assert_allclose(wa, wb, atol=2e-4)
+    assert clear > 0.5 * sum(w.size for w in plain.get_weights())
     for a, b in zip(_moments(jit), _moments(plain)):
         assert np.max(np.abs(a - b)) <= 1e-3 * np.max(np.abs(b)) + 1e-12
 

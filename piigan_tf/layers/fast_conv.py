@@ -25,7 +25,8 @@ against the plain ops.
   materialised.
 
 ``set_fast_paths(False)`` switches every layer back to the plain formulation
-(for benchmarks and equivalence tests); it takes effect at the next trace.
+(for benchmarks and equivalence tests), and ``piigan_tf.model.FusedAdam``
+back to Keras' element-wise update; it takes effect at the next trace.
 """
 
 from __future__ import annotations

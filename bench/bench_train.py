@@ -8,7 +8,8 @@ measured in the same run (a large matmul and a large conv, best of the two).
 
 Run: ``python bench/bench_train.py`` (about 5 minutes on 2 idle cores).
 Options compare variants in one process: ``--modes fp32,bf16,xla,reference``
-(``reference`` = the plain formulations of the dilated/upsampling convs,
+(``reference`` = the plain formulations of the dilated/upsampling convs
+and Keras' element-wise Adam update instead of the fused kernel,
 ``bf16``/``fp16`` = mixed precision, ``xla`` = jit_compile). ``--onednn 0``
 turns off oneDNN (the TF default on this CPU) for the whole run.
 

@@ -83,6 +83,9 @@ def _block_grid_conv(x, kernel, d, mh, mw):
     x = tf.transpose(x, [0, 2, 4, 1, 3, 5])                  # [B, d, d, mh, mw, C]
     x = tf.reshape(x, [-1, mh * mw * c])
     zeros = tf.zeros([c, cout], kernel.dtype)
+    # One Unpack for all taps: its gradient is one Pack, where a strided
+    # slice per tap costs a StridedSliceGrad over the whole kernel each.
+    taps = tf.unstack(tf.reshape(kernel, [k * k, c, cout]))
     rows = []
     for ih in range(mh):
         for iw in range(mw):
@@ -90,14 +93,21 @@ def _block_grid_conv(x, kernel, d, mh, mw):
             for oh in range(mh):
                 for ow in range(mw):
                     th, tw = ih - oh + centre, iw - ow + centre
-                    cols.append(kernel[th, tw] if 0 <= th < k and 0 <= tw < k else zeros)
+                    cols.append(taps[th * k + tw] if 0 <= th < k and 0 <= tw < k else zeros)
             rows.append(tf.concat(cols, axis=1))
     w_big = tf.concat(rows, axis=0)                          # [mh*mw*C, mh*mw*Cout]
     y = tf.matmul(x, w_big)
     y = tf.reshape(y, [b, d, d, mh, mw, cout])
     y = tf.transpose(y, [0, 3, 1, 4, 2, 5])                  # [B, mh, d, mw, d, Cout]
     y = tf.reshape(y, [b, mh * d, mw * d, cout])
-    return y[:, :h, :w, :]
+    return _crop_to(y, h, w)
+
+
+def _crop_to(y, h, w):
+    """``y[:, :h, :w]`` as a Slice (gradient: a Pad), or y itself if it fits."""
+    if y.shape[1] == h and y.shape[2] == w:
+        return y
+    return tf.slice(y, [0, 0, 0, 0], [-1, h, w, -1])
 
 
 def _phase_conv(x, kernel, d):
@@ -116,7 +126,7 @@ def _phase_conv(x, kernel, d):
     y = tf.reshape(y, [b, d, d, mh, mw, cout])
     y = tf.transpose(y, [0, 3, 1, 4, 2, 5])
     y = tf.reshape(y, [b, mh * d, mw * d, cout])
-    return y[:, :h, :w, :]
+    return _crop_to(y, h, w)
 
 
 def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:

@@ -314,8 +314,9 @@ class PiiGAN(keras.Model):
 
 def _resource_handle(variable):
     """The resource handle of a Keras variable, a tf.Variable or a distributed component."""
-    return getattr(variable, "value", variable).handle if isinstance(
-        variable, keras.Variable) else variable.handle
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return variable.handle
 
 
 @keras.saving.register_keras_serializable(package="piigan_tf")

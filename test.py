@@ -273,17 +273,17 @@ def run(args) -> int:
                                  "--num_samples or a smaller --batch_size") from None
             for i in range(stop - start):
                 name, image = images[start + i]
-                masked = np.where(batch_masks[i] > 0, np.uint8(255), image)
-                if first == 0 and args.output:
-                    rows[start + i] += [image, masked]
+                if first == 0:  # the image's first call: its original and masked cells
+                    masked = np.where(batch_masks[i] > 0, np.uint8(255), image)
+                    if args.output:
+                        rows[start + i] += [image, masked]
+                    if args.output_dir:
+                        write_png(Path(args.output_dir) / f"{name}_masked.png", masked)
                 if args.output:
                     rows[start + i] += list(samples[i])
                 if args.output_dir:
-                    out_dir = Path(args.output_dir)
-                    if first == 0:
-                        write_png(out_dir / f"{name}_masked.png", masked)
                     for j, sample in enumerate(samples[i], start=first):
-                        write_png(out_dir / f"{name}_sample{j:02d}.png", sample)
+                        write_png(Path(args.output_dir) / f"{name}_sample{j:02d}.png", sample)
             bar.update((stop - start) * count)
     finally:
         bar.close()

@@ -7,7 +7,6 @@ reads at start-up).
 from __future__ import annotations
 
 import functools
-
 import os
 import platform
 import statistics

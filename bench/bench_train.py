@@ -10,7 +10,8 @@ Run: ``python bench/bench_train.py`` (about 5 minutes on 2 idle cores).
 Options compare variants in one process: ``--modes fp32,bf16,xla,reference``
 (``reference`` = the plain formulations of the dilated/upsampling convs
 and Keras' element-wise Adam update instead of the fused kernel,
-``bf16``/``fp16`` = mixed precision, ``xla`` = jit_compile). ``--onednn 0``
+``bf16``/``fp16`` = mixed precision, ``xla`` = jit_compile, ``keras_adam`` =
+fp32 with Keras' element-wise Adam instead of the fused update). ``--onednn 0``
 turns off oneDNN (the TF default on this CPU) for the whole run.
 
 FLOP count ("model FLOPs", per iteration, B = batch): with G, C and E the
@@ -52,7 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int, default=5, help="timed rounds (one iteration per mode each)")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations after tracing")
     p.add_argument("--modes", default="fp32",
-                   help="comma-separated: fp32, bf16, fp16, xla, reference (default fp32)")
+                   help="comma-separated: fp32, bf16, fp16, xla, reference, keras_adam "
+                        "(default fp32)")
     p.add_argument("--no_split", action="store_true",
                    help="skip the separate timing of critic and generator steps")
     p.add_argument("--onednn", type=int, default=1, choices=(0, 1))
@@ -118,7 +120,11 @@ def build_mode(mode, config, data, args):
     # The fast-path switch is read while tracing: every function is traced here.
     with fast_paths(mode != "reference"), dtype_policy(compute):
         model = PiiGAN.from_config_object(config)
-        opts = [default_optimizer(n) for n in ("g_optimizer", "d_optimizer")]
+        if mode == "keras_adam":  # the fused update's A/B: Keras' element-wise Adam
+            opts = [keras.optimizers.Adam(1e-4, 0.5, 0.9, 1e-8, name=n)
+                    for n in ("g_optimizer", "d_optimizer")]
+        else:
+            opts = [default_optimizer(n) for n in ("g_optimizer", "d_optimizer")]
         if compute == "float16":
             opts = [keras.optimizers.LossScaleOptimizer(o) for o in opts]
         model.compile(g_optimizer=opts[0], d_optimizer=opts[1])

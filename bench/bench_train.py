@@ -16,8 +16,9 @@ turns off oneDNN (the TF default on this CPU) for the whole run.
 
 FLOP count ("model FLOPs", per iteration, B = batch): with G, C and E the
 forward FLOPs per sample of the generator, both critics and the extractor
-(TF's graph profiler on the plain formulation: 11.73, 1.41 and 0.34 GFLOP
-at 128x128), a backward pass costing twice its forward, and the gradient
+(TF's graph profiler on the reference formulation -- plain convs, the
+attention in the reference's per-sample structure: 11.73, 1.41 and 0.34
+GFLOP at 128x128), a backward pass costing twice its forward, and the gradient
 penalty costing 4 critic forwards (forward, input gradient, and the two
 products of its backward):
   critic step    = G + 2C (real+fake) + 2*2C (backward) + 4C (penalty)  = G + 10C
@@ -84,24 +85,44 @@ def synthetic_batch(config, k, seed=0):
     return data
 
 
-def model_flops(config) -> float:
-    """Model FLOPs of one iteration (see the module docstring)."""
+def forward_flops_per_sample(config) -> dict:
+    """Forward FLOPs of one sample through each network, reference formulation.
+
+    Returns ``{"generator": G, "critics": C, "extractor": E}`` (local + global
+    critic in C), counted by TF's graph profiler with the plain dilated and
+    upsampling convs and the attention in the reference's structure (conv2d
+    matching, transposed-conv pasting: 0.42 GFLOP per sample at 128x128) --
+    not the vectorised layer the model runs, whose Gram-matrix matching and
+    block-grid paste do a quarter of that work.
+    """
+    from unittest import mock
+
     import tensorflow as tf
 
+    from piigan_tf.layers.attention import contextual_attention_loop
     from piigan_tf.layers.fast_conv import fast_paths
     from piigan_tf.model import PiiGAN
+    from piigan_tf.networks import generator as generator_module
 
     h, w = config.img_hw
     bh, bw = config.box_hw
     m = PiiGAN.from_config_object(config)
     m.build()
     s = tf.TensorSpec
-    with fast_paths(False):
+    with fast_paths(False), mock.patch.object(generator_module, "contextual_attention",
+                                              contextual_attention_loop):
         g = _common.forward_flops(lambda x, mk, z: m.generator((x, mk, z)), s([1, h, w, 3]),
                                   s([1, h, w, 1]), s([1, h, w, 1]))
     c = (_common.forward_flops(m.local_critic, s([1, bh, bw, 3]))
          + _common.forward_flops(m.global_critic, s([1, h, w, 3])))
     e = _common.forward_flops(m.extractor, s([1, bh, bw, 3]))
+    return {"generator": g, "critics": c, "extractor": e}
+
+
+def model_flops(config) -> float:
+    """Model FLOPs of one iteration (see the module docstring)."""
+    f = forward_flops_per_sample(config)
+    g, c, e = f["generator"], f["critics"], f["extractor"]
     d = config.D_STEPS
     return config.BATCH_SIZE * (d * (g + 10 * c) + 6 * g + 2 * c + 6 * e)
 

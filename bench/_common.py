@@ -119,7 +119,13 @@ def forward_flops(fn, *specs) -> float:
     graph = tf.function(fn).get_concrete_function(*specs).graph
     opts = option_builder.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
-    return float(model_analyzer.profile(graph, options=opts).total_float_ops)
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the TF1 profiler's deprecation notices
+    try:
+        return float(model_analyzer.profile(graph, options=opts).total_float_ops)
+    finally:
+        logger.setLevel(level)
 
 
 def result(name: str, value) -> None:

@@ -38,9 +38,10 @@ def _generator_flops(h, w, cnum=32):
         return cin, hh, ww
 
     def upsampling(c, hh, ww):  # 3x3 convs, two of them on 2x nearest-upsampled maps
-        return (_conv(2 * hh, 2 * ww, 3, 1, c, 2 * cnum) + _conv(2 * hh, 2 * ww, 3, 1, 2 * cnum, 2 * cnum)
-                + _conv(4 * hh, 4 * ww, 3, 1, 2 * cnum, cnum) + _conv(4 * hh, 4 * ww, 3, 1, cnum, cnum // 2)
-                + _conv(4 * hh, 4 * ww, 3, 1, cnum // 2, 3))
+        h2, w2, h4, w4 = 2 * hh, 2 * ww, 4 * hh, 4 * ww
+        return (_conv(h2, w2, 3, 1, c, 2 * cnum) + _conv(h2, w2, 3, 1, 2 * cnum, 2 * cnum)
+                + _conv(h4, w4, 3, 1, 2 * cnum, cnum) + _conv(h4, w4, 3, 1, cnum, cnum // 2)
+                + _conv(h4, w4, 3, 1, cnum // 2, 3))
 
     c, hh, ww = run(g._STAGE1, 6, h, w)             # 3 image + z + ones + mask channels
     total += upsampling(c, hh, ww)

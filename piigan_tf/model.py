@@ -328,10 +328,11 @@ class FusedAdam(keras.optimizers.Adam):
     Keras' Adam writes the same update as about ten element-wise ops per
     variable (each a pass over it); on the ~47 M weights of PiiGAN that took
     57 ms per generator step here against 18 ms fused (0.5-1.8 % of a
-    training iteration: ``bench/bench_train.py --modes fp32,keras_adam``). Same variables and
-    slots as ``keras.optimizers.Adam`` (checkpoints are interchangeable),
-    same formula: ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``, ``m = b1 m +
-    (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, ``w -= lr_t m / (sqrt(v) + eps)``.
+    training iteration: ``bench/bench_train.py --modes fp32,keras_adam``).
+    Same variables and slots as ``keras.optimizers.Adam`` (checkpoints are
+    interchangeable), same formula: ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``,
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``w -= lr_t m / (sqrt(v) + eps)``.
     With ``piigan_tf.layers.fast_conv.set_fast_paths(False)`` (benchmarks'
     plain formulations) updates are traced in Keras' form.
     """

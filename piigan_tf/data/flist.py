@@ -168,6 +168,38 @@ def make_flists(
     return len(train), len(val)
 
 
+def write_split_flists(
+    train_folder: str | os.PathLike,
+    val_folder: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    exts: Sequence[str] = IMAGE_EXTS,
+) -> tuple[int, int]:
+    """Writes the lists of a dataset that comes already split into two folders.
+
+    Each folder is listed (sorted) and shuffled with ``random.Random(seed)``
+    as :func:`split_files` does; nothing is held out.
+
+    Returns:
+        ``(num_train, num_val)`` written.
+
+    Raises:
+        FileNotFoundError: If a folder does not exist.
+        ValueError: If a folder holds no image with one of ``exts``.
+    """
+    lists = []
+    for folder in (train_folder, val_folder):
+        files = list_images(folder, exts)
+        if not files:
+            raise ValueError(f"no images ({', '.join(exts)}) found under {os.fspath(folder)}")
+        random.Random(seed).shuffle(files)
+        lists.append(files)
+    for name, files in zip(("train.flist", "val.flist"), lists):
+        write_flist(os.path.join(out_dir, name), files)
+    logger.info("wrote %d train and %d val paths to %s", len(lists[0]), len(lists[1]), os.fspath(out_dir))
+    return len(lists[0]), len(lists[1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -188,14 +220,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--num_val", type=int, default=DEFAULT_NUM_VAL, help="validation size (default: 1000)"
     )
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0, as upstream)")
+    parser.add_argument(
+        "--val_folder",
+        default=None,
+        help="a separate folder of validation images: all of --folder is then used for "
+        "training and nothing is held out (e.g. identity-disjoint splits)",
+    )
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.folder):
-        parser.error(f"--folder {args.folder!r} is not a directory")
+    for option, folder in (("--folder", args.folder), ("--val_folder", args.val_folder)):
+        if folder is not None and not os.path.isdir(folder):
+            parser.error(f"{option} {folder!r} is not a directory")
     if args.num_val < 0:
         parser.error("--num_val must be >= 0")
     out_dir = os.path.join(args.out, args.name)
     try:
-        num_train, num_val = make_flists(args.folder, out_dir, args.num_val, args.seed)
+        if args.val_folder is None:
+            num_train, num_val = make_flists(args.folder, out_dir, args.num_val, args.seed)
+        else:
+            num_train, num_val = write_split_flists(args.folder, args.val_folder, out_dir, args.seed)
     except ValueError as exc:
         parser.error(str(exc))
     print(f"train: {num_train} images -> {os.path.join(out_dir, 'train.flist')}")

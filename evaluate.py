@@ -7,7 +7,8 @@ Examples:
     python evaluate.py --masks my_masks/            # mask images, white = hole, used in turn
     python evaluate.py --baselines_only --data photos/
 
-Each image is cut to the model's IMG_SHAPES (centre crop), given one mask
+Each image is brought to the model's IMG_SHAPES as in training (resized for a
+model trained with RANDOM_CROP false, else a centre crop), given one mask
 (default: the reference's HEIGHT x WIDTH box at the centre) and completed
 --num_samples times by PiiGAN and once each by OpenCV Telea and Navier-Stokes.
 Written to --output_dir: results.md (table), metrics.json, per_image.csv,
@@ -54,9 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default); box = the training box (centred, jittered); random_box; free_form")
     p.add_argument("--masks", default=None,
                    help="folder of mask images (white = hole) used in turn instead of --mask_type")
-    p.add_argument("--crop", choices=("center", "random"), default="center",
-                   help="how images are cut to the model's size: centre window (default) or the "
-                        "training RANDOM_CROP seeded by --seed")
+    p.add_argument("--crop", choices=("resize", "center", "random"), default=None,
+                   help="how images are brought to the model's size: resize (whole image), "
+                        "center (centre window at native scale) or random (the training "
+                        "RANDOM_CROP seeded by --seed); default: as the model was trained "
+                        "(resize for RANDOM_CROP false, else center)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images per generator pass, each bringing num_samples rows (default 4)")
     p.add_argument("--grid_images", type=int, default=4, help="rows of grid.png (default 4)")

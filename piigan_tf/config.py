@@ -70,6 +70,9 @@ class Config:
     MAX_ITERS: int = 1000000
     VAL_PSTEPS: int = 300
     VIZ_MAX_OUT: int = 10
+    EVAL_STEPS: int = 0
+    EVAL_IMAGES: int = 50
+    EVAL_SAMPLES: int = 10
     SEED: int = 0
     LOG_DIR: str = "logs"
     CHECKPOINT_DIR: str = "checkpoints"
@@ -107,6 +110,11 @@ class Config:
         if self.HEIGHT > h or self.WIDTH > w:
             raise ConfigError(f"the hole box {self.HEIGHT}x{self.WIDTH} does not fit in IMG_SHAPES {shape}")
         for key in ("BATCH_SIZE", "D_STEPS", "TRAIN_SPE", "MAX_ITERS", "VAL_PSTEPS"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.EVAL_STEPS < 0:
+            raise ConfigError(f"EVAL_STEPS must be >= 0 (0: no evaluation), got {self.EVAL_STEPS}")
+        for key in ("EVAL_IMAGES", "EVAL_SAMPLES"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.MASK_TYPE not in ("box", "random_box", "free_form"):
@@ -212,6 +220,15 @@ PRESETS: dict[str, dict[str, Any]] = {
                   MAX_DELTA_HEIGHT=4, MAX_DELTA_WIDTH=4, BATCH_SIZE=4,
                   MAX_ITERS=40, TRAIN_SPE=20, VAL_PSTEPS=20, STATIC_VIEW_SIZE=4,
                   VIZ_MAX_OUT=4),
+    # A CPU training recipe (README "Results"): whole aligned faces resized
+    # to 64x64, a 32x32 box hole with the reference's jitter halved (8 -> 4
+    # at half the box), the reference architecture and losses unchanged.
+    # Trains on data/celeba/{train,val}.flist; checkpoints in checkpoints/celeba64.
+    "celeba64": dict(DATASET="celeba", IMG_SHAPES=[64, 64, 3], HEIGHT=32, WIDTH=32,
+                     MAX_DELTA_HEIGHT=4, MAX_DELTA_WIDTH=4, RANDOM_CROP=False,
+                     BATCH_SIZE=8, MAX_ITERS=20000, TRAIN_SPE=250, VAL_PSTEPS=100,
+                     STATIC_VIEW_SIZE=8, VIZ_MAX_OUT=8, EVAL_STEPS=250,
+                     MODEL_RESTORE="checkpoints/celeba64"),
     # Unit tests: the smallest shapes the architecture allows.
     "tiny": dict(DATASET="sample", IMG_SHAPES=[32, 32, 3], HEIGHT=16, WIDTH=16,
                  MAX_DELTA_HEIGHT=2, MAX_DELTA_WIDTH=2, BATCH_SIZE=2,

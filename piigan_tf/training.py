@@ -495,6 +495,42 @@ class Trainer:
                     max_outputs=len(static["images"]))
         writer.flush()
 
+    def _periodic_evaluation(self, start: int):
+        """``(PeriodicEvaluator, EvalLog)`` when EVAL_STEPS is on, else ``(None, None)``."""
+        from piigan_tf.periodic_evaluation import EvalLog, PeriodicEvaluator
+
+        if self.config.EVAL_STEPS <= 0:
+            return None, None
+        if not self.val_files:
+            log.warning("EVAL_STEPS=%d but there are no validation images: no evaluation",
+                        self.config.EVAL_STEPS)
+            return None, None
+        try:
+            evaluator = PeriodicEvaluator(self.config, self.val_files)
+        except ValueError as e:
+            log.warning("no evaluation during training: %s", e)
+            return None, None
+        log.info("evaluating every %d steps on %d validation images x %d samples -> %s",
+                 self.config.EVAL_STEPS, len(evaluator.images), evaluator.num_samples,
+                 self.log_dir / "eval.csv")
+        return evaluator, EvalLog(self.log_dir / "eval.csv", start)
+
+    def _evaluate(self, evaluator, eval_log, writer) -> dict:
+        """Scores the generator now; writes a row of eval.csv and ``eval/*`` scalars."""
+        t0 = time.perf_counter()
+        scores = evaluator(self.model.generator)
+        eval_log.write(self.step, scores)
+        with writer.as_default(step=self.step):
+            for name, value in scores.items():
+                tf.summary.scalar(f"eval/{name}", value)
+        writer.flush()
+        log.info("step %d: hole PSNR %.2f dB (best of %d %.2f), hole SSIM %.4f, hole L1 %.4f, "
+                 "diversity %.4f; Telea %.2f dB (%.1f s)", self.step, scores["psnr_hole"],
+                 evaluator.num_samples, scores["best_psnr_hole"], scores["ssim_hole"],
+                 scores["l1_hole"], scores["diversity_l1"], scores["telea_psnr_hole"],
+                 time.perf_counter() - t0)
+        return scores
+
     def fit(self, max_iters: int | None = None, progress: bool = True) -> dict:
         """Trains until ``max_iters`` generator steps (default MAX_ITERS).
 
@@ -531,6 +567,9 @@ class Trainer:
         loss_log = LossLog(self.log_dir / "losses.jsonl", start)
         writer = tf.summary.create_file_writer(str(self.log_dir))
         static = self.static_view()
+        evaluator, eval_log = self._periodic_evaluation(start)
+        if evaluator is not None and start == 0:
+            self._evaluate(evaluator, eval_log, writer)  # the untrained model: step 0
         train_fn = self._compiled_step()
         iterator = iter(self._input(start))
         old_handlers = {}
@@ -573,6 +612,8 @@ class Trainer:
                     loss_log.write(step, logs)
                     for t in self.model.metrics:
                         t.reset_state()
+                if evaluator is not None and (step % c.EVAL_STEPS == 0 or step == max_iters):
+                    self._evaluate(evaluator, eval_log, writer)
                 if step % c.TRAIN_SPE == 0 or step == max_iters:
                     self.save()
                     last_saved = step
@@ -592,6 +633,8 @@ class Trainer:
             bar.close()
             writer.close()
             loss_log.close()
+            if eval_log is not None:
+                eval_log.close()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
         log.info("stopped at step %d after %.1f s", self.step, time.time() - t0)

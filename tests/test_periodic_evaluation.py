@@ -1,0 +1,149 @@
+"""Evaluation during training (EVAL_STEPS): eval.csv, its resume rule, the curve plot.
+
+A tiny run (32x32) evaluates every step; its rows must equal what
+``evaluate()`` gives for the saved checkpoints, so the CSV measures the model
+that was saved at that step and not something else.
+"""
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from piigan_tf import evaluation as E  # noqa: E402
+from piigan_tf.config import ConfigError, load_config  # noqa: E402
+from piigan_tf.periodic_evaluation import (BASELINE_COLUMNS, MODEL_COLUMNS,  # noqa: E402
+                                           EvalLog, PeriodicEvaluator, read_eval_log)
+
+
+def write_images(folder: Path, count: int, seed: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        coarse = rng.integers(0, 256, (5, 5, 3)).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{i:02d}.png"), cv2.resize(coarse, (48, 40), interpolation=cv2.INTER_CUBIC))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny run of 3 steps evaluated at steps 0..3 on 3 images x 2 samples."""
+    from piigan_tf.training import Trainer
+
+    root = tmp_path_factory.mktemp("eval_run")
+    train = write_images(root / "train", 8, seed=0)
+    val = write_images(root / "val", 4, seed=1)
+    lists = root / "lists"
+    lists.mkdir()
+    (lists / "train.flist").write_text("".join(f"{p}\n" for p in sorted(train.iterdir())))
+    (lists / "val.flist").write_text("".join(f"{p}\n" for p in sorted(val.iterdir())))
+    config = load_config(None, {
+        "DATASET": str(lists / "train.flist"), "DATA_DIR": str(root / "data"), "D_STEPS": 1,
+        "TRAIN_SPE": 1, "VAL_PSTEPS": 100, "STATIC_VIEW_SIZE": 0, "RANDOM_CROP": False,
+        "EVAL_STEPS": 1, "EVAL_IMAGES": 3, "EVAL_SAMPLES": 2, "SEED": 5}, preset="tiny")
+    trainer = Trainer(config, checkpoint_dir=root / "ckpt", log_dir=root / "logs", resume=False)
+    trainer.fit(max_iters=3, progress=False)
+    return trainer, config, root
+
+
+def test_rows_at_every_eval_step_with_model_and_baseline_columns(run):
+    trainer, _, root = run
+    rows = read_eval_log(root / "logs" / "eval.csv")
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    expected = ["step", *MODEL_COLUMNS, *(f"{m}_{k}" for m in E.BASELINES for k in BASELINE_COLUMNS)]
+    assert list(rows[0]) == expected
+    for row in rows:
+        assert 0 < row["l1_hole"] < 1 and row["diversity_l1"] > 0
+        assert row["best_psnr_hole"] >= row["psnr_hole"]
+        # The baselines are deterministic and computed once: the same in every row.
+        assert row["telea_psnr_hole"] == rows[0]["telea_psnr_hole"] > 0
+    # Training changes the generator, so the model's figures move.
+    assert len({r["psnr_hole"] for r in rows}) == 4
+
+
+def test_rows_equal_evaluate_on_the_saved_checkpoints(run):
+    """Row k is evaluate() of ckpt-k: same images (resized: RANDOM_CROP false), holes and noise."""
+    from piigan_tf.inference import Inpainter
+
+    _, config, root = run
+    rows = read_eval_log(root / "logs" / "eval.csv")
+    val = E.default_eval_data(config)
+    for step in (2, 3):
+        result = E.evaluate_files(Inpainter.from_checkpoint(root / "ckpt" / f"ckpt-{step}"), val,
+                                  num_samples=2, max_images=3, seed=5, perceptual=False,
+                                  progress=False)
+        assert result.settings["crop"] == "resize"
+        for key in MODEL_COLUMNS:
+            assert rows[step][key] == pytest.approx(result.means[E.MODEL_KEY][key], rel=1e-6, abs=1e-9), key
+        assert rows[step]["telea_ssim_hole"] == pytest.approx(result.means["telea"]["ssim_hole"])
+
+
+def test_resume_keeps_rows_up_to_the_restored_step_and_continues(run, tmp_path):
+    from piigan_tf.training import Trainer
+
+    _, config, root = run
+    ckpt, logs = tmp_path / "ckpt", tmp_path / "logs"
+    shutil.copytree(root / "ckpt", ckpt)
+    shutil.copytree(root / "logs", logs, ignore=shutil.ignore_patterns("events.*"))
+    # A row past the checkpoint (a kill after evaluating, before saving) and
+    # half a row: both must go.
+    with open(logs / "eval.csv", "a") as handle:
+        handle.write("9," + ",".join(["0.5"] * 18) + "\n10,0.1,0.2")
+    assert [r["step"] for r in read_eval_log(logs / "eval.csv")] == [0, 1, 2, 3, 9]
+    Trainer(config, checkpoint_dir=ckpt, log_dir=logs).fit(max_iters=4, progress=False)
+    rows = read_eval_log(logs / "eval.csv")
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]
+    with open(logs / "eval.csv", newline="") as handle:
+        assert sum(1 for _ in csv.reader(handle)) == 6  # one header, five rows
+
+
+def test_eval_log_keeps_nothing_on_a_fresh_run(tmp_path):
+    path = tmp_path / "eval.csv"
+    path.write_text("step,psnr_hole\n5,1.0\n")
+    log = EvalLog(path, start=0)
+    log.write(0, {"psnr_hole": 2.5})
+    log.close()
+    assert read_eval_log(path) == [{"step": 0, "psnr_hole": 2.5}]
+
+
+def test_evaluator_follows_the_training_preprocessing(tmp_path):
+    folder = write_images(tmp_path / "val", 2, seed=3)
+    files = [str(p) for p in sorted(folder.iterdir())]
+    for random_crop, crop in ((False, "resize"), (True, "center")):
+        config = load_config(None, {"RANDOM_CROP": random_crop, "EVAL_IMAGES": 2}, preset="tiny")
+        evaluator = PeriodicEvaluator(config, files)
+        _, expected = E.load_eval_images(files, (32, 32), crop)
+        np.testing.assert_array_equal(evaluator.images, expected)
+        # The reference test's hole: HEIGHT x WIDTH at the centre, the same for every image.
+        assert evaluator.masks.shape == (2, 32, 32, 1)
+        assert evaluator.masks[:, 8:24, 8:24].all() and evaluator.masks.sum() == 2 * 16 * 16
+
+
+def test_eval_keys_are_validated():
+    with pytest.raises(ConfigError, match="EVAL_STEPS"):
+        load_config(None, {"EVAL_STEPS": -1})
+    with pytest.raises(ConfigError, match="EVAL_SAMPLES"):
+        load_config(None, {"EVAL_SAMPLES": 0})
+
+
+def test_learning_curve_command(run, tmp_path, capsys):
+    import matplotlib.image
+
+    from piigan_tf.learning_curve import main
+
+    _, _, root = run
+    out = tmp_path / "curve.png"
+    assert main([str(root / "logs" / "eval.csv"), "-o", str(out)]) == 0
+    assert "4 evaluations (steps 0..3)" in capsys.readouterr().out
+    image = matplotlib.image.imread(out)
+    assert image.shape[:2] == (715, 1100)  # 10 x 6.5 inches at 110 dpi
+    assert main([str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("step,psnr_hole\n")
+    assert main([str(tmp_path / "empty.csv")]) == 2

@@ -1,14 +1,17 @@
 """Sample many completions of masked images with a trained PiiGAN.
 
 Examples:
-    python test.py --num_samples 10                      # after `python train.py --preset quick`
+    python test.py --num_samples 10                      # the shipped face model (or your latest run)
+    python test.py --checkpoint_dir checkpoints/sample   # after `python train.py --preset quick`
     python test.py --image photo.png --mask hole.png     # your image; white in the mask = hole
     python test.py --image photos/ --mask_type free_form --seed 3 --output_dir outputs/photos
     python test.py --saved_model export/piigan           # the exported SavedModel instead
 
-Defaults: the most recently written checkpoint under checkpoints/; a few
-validation images of the embedded sample set, cropped at the centre to the
-training size; the reference's mask (a HEIGHT x WIDTH hole at the centre).
+Defaults: the most recently written checkpoint under checkpoints/, else the
+shipped face model pretrained/celeba64; for a face model the astronaut's face
+from scikit-image (public domain), framed like CelebA, else a few validation
+images of the embedded sample set, brought to the training size as training
+did; the reference's mask (a HEIGHT x WIDTH hole at the centre).
 The grid (one row per image: original | masked, hole white | samples) goes to
 outputs/samples.png. Images of any size work: they are padded to a multiple
 of 8 internally and the results cropped back. A mask with no hole gives the
@@ -36,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="completions per image, from one batched pass (split into several only "
                         "where one pass would exceed Inpainter.max_pixels; default 10)")
     p.add_argument("--image", default=None,
-                   help="an image file or a folder of images (default: validation images of "
-                        "the embedded sample set)")
+                   help="an image file or a folder of images (default: the model's examples: "
+                        "a public-domain face for a face model, else sample-set images)")
     p.add_argument("--num_images", type=int, default=4,
                    help="how many sample-set images to use when --image is not given (default 4)")
     p.add_argument("--mask", default=None,
@@ -49,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(centred, jittered); random_box; free_form (seeded by --seed)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint_dir", default=None,
-                     help="training checkpoint folder (default: the most recent under "
-                          "checkpoints/)")
+                     help="training checkpoint folder or shipped model folder (default: the "
+                          "most recent under checkpoints/, else pretrained/celeba64)")
     src.add_argument("--saved_model", default=None,
                      help="SavedModel from export.py: a version folder or its base folder "
                           "(highest version)")
@@ -91,16 +94,13 @@ def load_inpainter(args):
 
 
 def load_images(args, config) -> list[tuple[str, "np.ndarray"]]:  # noqa: F821
-    """(name, uint8 RGB) pairs from --image, or the sample set's validation images."""
+    """(name, uint8 RGB) pairs from --image, or the model's examples (``example_images``)."""
     import numpy as np
-    from piigan_tf.data import ensure_sample_dataset, list_images, load_image_file, read_flist
-    from piigan_tf.inference import center_crop
+    from piigan_tf.data import list_images, load_image_file
+    from piigan_tf.inference import example_images
 
     if args.image is None:
-        _, val_flist = ensure_sample_dataset(config.DATA_DIR if config else "data")
-        files = read_flist(val_flist)[:max(1, args.num_images)]
-        train_hw = config.img_hw if config else (128, 128)
-        return [(Path(f).stem, center_crop(load_image_file(f), train_hw)) for f in files]
+        return example_images(config, args.num_images)
 
     path = Path(args.image)
     if path.is_dir():

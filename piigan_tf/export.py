@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from piigan_tf.inference import (MAX_SAMPLES, CheckpointNotFoundError, _no_checkpoint_message,
                                  check_inputs, check_noise, complete_with_noise,
-                                 latest_checkpoint_dir, load_generator, sample_noise,
+                                 default_model_dir, load_generator, sample_noise,
                                  scalar_input)
 
 log = logging.getLogger("piigan_tf")
@@ -172,7 +172,7 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                               "choose another version")
     if generator is None:
         if checkpoint_dir is None:
-            checkpoint_dir = latest_checkpoint_dir(checkpoint_root)
+            checkpoint_dir = default_model_dir(checkpoint_root)
             if checkpoint_dir is None:
                 raise CheckpointNotFoundError(_no_checkpoint_message(f"{checkpoint_root}/"))
         generator, config, path = load_generator(checkpoint_dir)

@@ -275,6 +275,43 @@ def center_box_mask(image_hw, box_hw) -> np.ndarray:
     return mask
 
 
+#: Datasets of aligned faces: their models get the bundled face as example.
+FACE_DATASETS = ("celeba", "celebahq")
+
+
+def fit_to_model(image: np.ndarray, config) -> np.ndarray:
+    """Brings an image to a model's training size as its training pipeline did.
+
+    Resized whole for a model trained with ``RANDOM_CROP: false``, else the
+    centre window at native scale (:func:`center_crop`).
+    """
+    if config.RANDOM_CROP:
+        return center_crop(image, config.img_hw)
+    from piigan_tf.data.pipeline import resize_image
+
+    return resize_image(tf.constant(image), config.img_hw).numpy()
+
+
+def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
+    """``(name, uint8 RGB)`` examples a model can be shown without any dataset.
+
+    A face model (``DATASET`` celeba or celebahq) gets the astronaut's face
+    framed like CelebA (:func:`piigan_tf.data.example_face`); any other the
+    first ``num_images`` validation images of the embedded sample set. Both
+    come from scikit-image's public-domain photographs and are brought to
+    the model's size as training did (:func:`fit_to_model`).
+    """
+    from piigan_tf.config import Config
+    from piigan_tf.data import ensure_sample_dataset, example_face, load_image_file, read_flist
+
+    config = config or Config()
+    if Path(config.DATASET).name.lower() in FACE_DATASETS:
+        return [("astronaut_face", fit_to_model(example_face(), config))]
+    _, val_flist = ensure_sample_dataset(config.DATA_DIR)
+    files = read_flist(val_flist)[:max(1, num_images)]
+    return [(Path(f).stem, fit_to_model(load_image_file(f), config)) for f in files]
+
+
 def center_crop(image: np.ndarray, hw) -> np.ndarray:
     """Crops the centre ``hw`` window at native scale (as training crops).
 
@@ -314,6 +351,17 @@ def latest_checkpoint_dir(root: str | os.PathLike = "checkpoints") -> Path | Non
     return Path(max(found)[1])
 
 
+def default_model_dir(root: str | os.PathLike = "checkpoints") -> Path | None:
+    """The model to use when none is named: the newest checkpoint folder under
+    ``root``, else the shipped pretrained model (``pretrained/celeba64``), else None."""
+    from piigan_tf import pretrained
+
+    found = latest_checkpoint_dir(root)
+    if found is None and pretrained.is_model_folder(pretrained.PRETRAINED_DIR):
+        found = pretrained.PRETRAINED_DIR
+    return found
+
+
 def _no_checkpoint_message(where: str) -> str:
     return (f"no trained checkpoint found in {where}. Train a model first, e.g. "
             "`python train.py --preset quick` (a few minutes on CPU; writes "
@@ -331,12 +379,28 @@ def load_generator(checkpoint_dir: str | os.PathLike):
 
     Raises:
         CheckpointNotFoundError: no checkpoint in the folder.
-        RuntimeError: the checkpoint lacks generator weights.
+        RuntimeError: the checkpoint lacks generator weights;
+            ``PretrainedModelError`` (a RuntimeError): a model folder's file is
+            missing, truncated or does not fit.
     """
     from piigan_tf.config import load_config
+    from piigan_tf import pretrained
     from piigan_tf.model import PiiGAN
 
     checkpoint_dir = Path(checkpoint_dir)
+    if pretrained.is_model_folder(checkpoint_dir):
+        config_file = checkpoint_dir / "config.yml"
+        if not config_file.is_file():
+            raise pretrained.PretrainedModelError(
+                f"{config_file} is missing: the model folder {checkpoint_dir} needs the config "
+                f"it was trained with (restore it, e.g. `git checkout -- {config_file}`)")
+        config = load_config(config_file)
+        generator = PiiGAN.from_config_object(config).generator
+        h, w = config.img_hw
+        generator.build([(None, h, w, 3), (None, h, w, 1), (None, h, w, 1)])
+        weights = checkpoint_dir / pretrained.WEIGHTS_FILE
+        pretrained.load_generator_weights(generator, weights)
+        return generator, config, str(weights)
     if Path(f"{checkpoint_dir}.index").is_file():  # a checkpoint prefix: .../ckpt-40
         path, checkpoint_dir = str(checkpoint_dir), checkpoint_dir.parent
     else:
@@ -397,20 +461,31 @@ class Inpainter:
 
         Args:
             checkpoint_dir: folder holding ``checkpoint``, ``ckpt-*`` and
-                ``config.yml`` (what ``train.py`` writes); default: the most
-                recent one under ``root`` (:func:`latest_checkpoint_dir`).
+                ``config.yml`` (what ``train.py`` writes), or a shipped model
+                folder (``pretrained/celeba64``: ``generator.npz`` +
+                ``config.yml``); default: the most recent checkpoint folder
+                under ``root``, else the shipped model (:func:`default_model_dir`).
             root: where to look when ``checkpoint_dir`` is None.
 
         Raises:
             CheckpointNotFoundError: nothing to load (the message says how to train).
         """
-        from piigan_tf.export import InpaintingModule
-
         if checkpoint_dir is None:
-            checkpoint_dir = latest_checkpoint_dir(root)
+            checkpoint_dir = default_model_dir(root)
             if checkpoint_dir is None:
                 raise CheckpointNotFoundError(_no_checkpoint_message(f"{root}/"))
         generator, config, path = load_generator(checkpoint_dir)
+        return cls.from_generator(generator, config=config, source=path)
+
+    @classmethod
+    def from_generator(cls, generator, config=None, source: str = "") -> "Inpainter":
+        """Wraps a built generator (e.g. the one being trained) in the sampling API.
+
+        The generator's weights are read when sampling, so later updates of
+        them (training steps) show in later samples.
+        """
+        from piigan_tf.export import InpaintingModule
+
         # No request-size cap in-process (the exported model has one): memory is the limit.
         module = InpaintingModule(generator, max_samples=2**20)
 
@@ -420,7 +495,7 @@ class Inpainter:
         def noise_fn(images, masks, z):
             return module.complete_with_noise(images, masks, z)["completions"]
 
-        return cls(sample_fn, noise_fn, config=config, source=path, module=module)
+        return cls(sample_fn, noise_fn, config=config, source=source, module=module)
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike) -> "Inpainter":

@@ -22,7 +22,7 @@ _EXPORTS = {
     ),
     "flist": ("read_flist", "write_flist", "list_images", "split_files", "make_flists"),
     "datasets": ("DATASETS", "DatasetInfo", "DatasetNotFoundError", "resolve_dataset"),
-    "sample": ("ensure_sample_dataset",),
+    "sample": ("ensure_sample_dataset", "example_face"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
         resize_image,
         scan_files,
     )
-    from piigan_tf.data.sample import ensure_sample_dataset
+    from piigan_tf.data.sample import ensure_sample_dataset, example_face
 
 
 def __getattr__(name: str):

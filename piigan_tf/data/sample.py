@@ -156,3 +156,39 @@ def ensure_sample_dataset(data_dir: str | os.PathLike = "data") -> tuple[str, st
         if os.path.exists(build):
             shutil.rmtree(build, ignore_errors=True)
     return flists
+
+
+# The astronaut photograph's face (Eileen Collins, NASA; public domain), framed
+# as CelebA's aligned crops frame faces: a 178:218 window with the eyes at
+# 38 % and 62 % of the width and 50 % of the height, the eye distance 24 % of
+# the width. Eye centres in the 512x512 photograph: (200, 102) and (245, 103).
+_FACE_EYES = ((200.0, 102.0), (245.0, 103.0))
+_CELEBA_EYES = ((68.0, 108.0), (110.0, 108.0))  # in a 178x218 aligned crop
+_CELEBA_SIZE = (218, 178)
+
+
+def example_face() -> np.ndarray:
+    """A face the project may ship, framed like a CelebA aligned crop.
+
+    The astronaut photograph bundled with scikit-image (public domain), cut
+    and scaled so its eyes sit where CelebA's aligned crops put them; rows
+    above the photograph are mirrored in. Face models trained on CelebA
+    (``--preset celeba64``) see it as they saw their training faces once it
+    is resized to the model's size.
+
+    Returns:
+        uint8 RGB ``[218, 178, 3]``.
+    """
+    import cv2
+
+    photo = _load_photo("astronaut")
+    scale = (_CELEBA_EYES[1][0] - _CELEBA_EYES[0][0]) / (_FACE_EYES[1][0] - _FACE_EYES[0][0])
+    eye_x = (_FACE_EYES[0][0] + _FACE_EYES[1][0]) / 2
+    eye_y = (_FACE_EYES[0][1] + _FACE_EYES[1][1]) / 2
+    centre_x = (_CELEBA_EYES[0][0] + _CELEBA_EYES[1][0]) / 2
+    # An affine map photo -> crop: scale about the eye midpoint, then place it.
+    matrix = np.float32([[scale, 0, centre_x - scale * eye_x],
+                         [0, scale, _CELEBA_EYES[0][1] - scale * eye_y]])
+    height, width = _CELEBA_SIZE
+    return cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REFLECT)

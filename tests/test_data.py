@@ -438,6 +438,23 @@ def test_flist_cli(tmp_path):
     assert "nowhere" in missing.stderr and "not a directory" in missing.stderr
 
 
+def test_flist_cli_with_a_separate_validation_folder(tmp_path):
+    _touch_images(tmp_path / "train", [f"{i}.jpg" for i in range(12)])
+    _touch_images(tmp_path / "val", [f"v{i}.png" for i in range(3)])
+    run = _run_cli(["--folder", str(tmp_path / "train"), "--val_folder", str(tmp_path / "val"),
+                    "--name", "faces"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    train = flist.read_flist(tmp_path / "data" / "faces" / "train.flist")
+    val = flist.read_flist(tmp_path / "data" / "faces" / "val.flist")
+    # Everything of each folder, nothing held out, shuffled with seed 0 as the split is.
+    assert sorted(train) == flist.list_images(tmp_path / "train") and len(train) == 12
+    assert sorted(val) == flist.list_images(tmp_path / "val") and len(val) == 3
+    assert train != sorted(train)
+    bad = _run_cli(["--folder", str(tmp_path / "train"), "--val_folder", str(tmp_path / "no"),
+                    "--name", "x"], tmp_path)
+    assert bad.returncode == 2 and "--val_folder" in bad.stderr and "not a directory" in bad.stderr
+
+
 # ---------------------------------------------------------------- datasets.py
 
 

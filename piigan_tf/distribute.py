@@ -48,14 +48,26 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
 
 
+class MixedPrecisionUnavailable(ValueError):
+    """This TensorFlow cannot train in the requested 16-bit dtype on this machine."""
+
+
 def resolve_mixed_precision(mode: str | None) -> str | None:
-    """The compute dtype for a ``--mixed_precision`` value.
+    """The compute dtype for a ``--mixed_precision`` value, checked by a probe.
 
     ``auto`` is bfloat16 on CPU and float16 on GPU (loss-scaled); None or
-    ``"none"`` is float32.
+    ``"none"`` is float32. On CPU what the running TensorFlow can do decides
+    (``fast_conv.conv_gradient_error`` runs a tiny conv gradient in that
+    dtype), not the CPU's name: with dilated conv gradients the generator's
+    dilated convs run natively; without them (TF's own CPU kernels, e.g.
+    bfloat16 on CPUs without AVX-512, where oneDNN does not take it) they run
+    as ordinary convs on the map's phases, the same sum; without even plain
+    conv gradients training cannot run in that dtype.
 
     Raises:
         ValueError: an unknown mode.
+        MixedPrecisionUnavailable: no conv gradient in that dtype here; the
+            message is one line saying so and what to use instead.
     """
     if mode in (None, "", "none", "float32"):
         return None
@@ -65,10 +77,24 @@ def resolve_mixed_precision(mode: str | None) -> str | None:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     if mode == "auto":
         mode = "float16" if gpu else "bfloat16"
-    if not gpu and not cpu_has_bfloat16():
+    if gpu:
+        return mode
+    from piigan_tf.layers.fast_conv import conv_gradient_error
+
+    error = conv_gradient_error(mode, dilation=1)
+    if error is not None:
+        raise MixedPrecisionUnavailable(
+            f"--mixed_precision {mode}: this TensorFlow cannot back-propagate {mode} "
+            f"convolutions on this CPU ({error}); train in float32 (leave out "
+            "--mixed_precision)")
+    dilated = conv_gradient_error(mode, dilation=2)
+    if dilated is not None:
+        log.info("no dilated %s conv gradient in this TensorFlow (%s): the dilated convs "
+                 "run as ordinary convs on the map's phases (the same sum)", mode, dilated)
+    if not cpu_has_bfloat16():
         log.warning(
             "mixed precision %s on a CPU without bfloat16/float16 arithmetic (no AVX512_BF16 "
-            "or AMX): TensorFlow emulates it and training runs many times slower than "
+            "or AMX): TensorFlow emulates it and training runs several times slower than "
             "float32 (see docs/performance.md)", mode)
     return mode
 

@@ -17,7 +17,7 @@ from piigan_tf.data.noise import add_training_noise, training_noise
 from piigan_tf.distribute import (dtype_policy, from_batch_major, resolve_mixed_precision,
                                   to_batch_major)
 from piigan_tf.layers.fast_conv import (dilated_conv2d, fast_paths, fast_paths_enabled,
-                                        upsample_conv2d)
+                                        native_dilation_supported, upsample_conv2d)
 from piigan_tf.layers.ops import upsample2x
 from piigan_tf.model import PiiGAN
 from piigan_tf.networks import Generator, critics
@@ -168,8 +168,12 @@ def test_bfloat16_full_width_noise_is_as_accurate_as_broadcast_add(monkeypatch):
     monkeypatch.setattr(Generator, "_noise_for", lambda self, zs, level, channels: zs[level])
     plain = run(gen)
     err_fused, err_plain = rel_errors(fused, reference), rel_errors(plain, reference)
-    # The output: bfloat16 accuracy, and no worse than unfused.
-    assert err_fused[0] < 2e-2 and err_fused[0] <= 1.1 * err_plain[0] + 1e-3
+    # The output: bfloat16 accuracy, and no worse than unfused. Measured
+    # relative errors: 0.75e-2 with oneDNN's bfloat16 convs; 2.1-2.3e-2 with
+    # TF's own CPU kernels (oneDNN off, or a CPU without AVX-512, where
+    # oneDNN does not take bfloat16; nothing is fused there, so both are equal).
+    bound = 2e-2 if native_dilation_supported(tf.bfloat16) else 4e-2
+    assert err_fused[0] < bound and err_fused[0] <= 1.1 * err_plain[0] + 1e-3
     # The weight gradients: which rounding lands closer varies from seed to
     # seed (mean relative errors 0.03-0.07 for both); no systematic loss.
     assert np.mean(err_fused[1:]) <= 1.5 * np.mean(err_plain[1:]), (err_fused, err_plain)

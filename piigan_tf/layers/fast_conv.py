@@ -32,6 +32,7 @@ back to Keras' element-wise update; it takes effect at the next trace.
 from __future__ import annotations
 
 import contextlib
+import re
 
 import keras
 import tensorflow as tf
@@ -160,25 +161,75 @@ def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:
 def native_dilation_supported(dtype=tf.float32) -> bool:
     """Whether the Conv2D op runs (and back-propagates) dilated convs itself.
 
-    oneDNN on CPU and cuDNN on GPU do, faster than any rearrangement; TF's
-    own CPU kernels have no dilated backward pass (``tf.nn.convolution``
-    goes through SpaceToBatch there, and so does the phase form above).
-    oneDNN's CPU convs take float32 and bfloat16 only: float16 falls back to
-    TF's kernels, so it needs the phase form too.
+    oneDNN on CPU and cuDNN on GPU do, faster than any rearrangement. TF's
+    own CPU kernels may have no dilated backward pass ("Current CPU
+    implementations do not yet support dilation rates larger than 1"), and
+    oneDNN takes bfloat16 only on CPUs with AVX-512 (elsewhere TF's kernels
+    run it even with oneDNN on), float16 only on some. So on CPU this is
+    decided by a probe (``conv_gradient_error``), not by the CPU's name:
+    where it fails, the phase form below runs instead (the same sum).
     """
     if _NATIVE_DILATION is not None:
         return _NATIVE_DILATION
     if tf.config.list_physical_devices("GPU"):
         return True
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-        onednn = bool(_pywrap_util_port.IsMklEnabled())
-    except (ImportError, AttributeError):
-        onednn = False
-    return onednn and tf.as_dtype(dtype) in (tf.float32, tf.bfloat16)
+    return conv_gradient_error(dtype, dilation=2) is None
 
 
 _NATIVE_DILATION: bool | None = None  # tests force one path or the other
+_PROBES: dict[tuple[str, int], str | None] = {}
+
+
+def conv_gradient_error(dtype=tf.float32, dilation: int = 1) -> str | None:
+    """Probes whether a 3x3 SAME conv with ``dilation`` back-propagates in ``dtype``.
+
+    Runs a tiny conv and both its gradients (input and kernel), eagerly and
+    in a ``tf.function`` (the two go through different kernel-selection
+    passes), on the default device. The answer is cached per process.
+
+    Returns:
+        None if it works, else the error's first line (e.g. TensorFlow's
+        "Current CPU implementations do not yet support dilation rates
+        larger than 1").
+    """
+    dtype = tf.as_dtype(dtype)
+    key = (dtype.name, int(dilation))
+    if key not in _PROBES:
+        with tf.init_scope():  # runs now, even when called while tracing a graph
+            _PROBES[key] = _probe(dtype, int(dilation))
+    return _PROBES[key]
+
+
+def _probe(dtype: tf.DType, dilation: int) -> str | None:
+    # The gradient ops are called directly: a GradientTape records nothing
+    # inside init_scope, where this runs when called during a trace.
+    def grads(x, k, dy):
+        d = [1, dilation, dilation, 1]
+        return (tf.nn.conv2d(x, k, 1, "SAME", dilations=dilation),
+                tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=k,
+                                               out_backprop=dy, strides=[1, 1, 1, 1],
+                                               padding="SAME", dilations=d),
+                tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(k),
+                                                out_backprop=dy, strides=[1, 1, 1, 1],
+                                                padding="SAME", dilations=d))
+
+    # The map is wider than 2 * dilation so that every tap reads real pixels.
+    side = 4 * dilation + 2
+    x = tf.cast(tf.reshape(tf.range(side * side * 8, dtype=tf.float32) % 7 - 3.0,
+                           [1, side, side, 8]), dtype)
+    k = tf.cast(tf.reshape(tf.range(3 * 3 * 8 * 8, dtype=tf.float32) % 5 - 2.0,
+                           [3, 3, 8, 8]), dtype)
+    dy = tf.cast(tf.ones([1, side, side, 8]), dtype)
+    try:
+        for fn in (grads, tf.function(grads)):
+            for value in fn(x, k, dy):
+                value.numpy()
+    except (tf.errors.OpError, TypeError, ValueError) as e:
+        text = getattr(e, "message", None) or str(e)
+        text = re.sub(r"\{\{function_node [^}]*\}\}|\[\[.*?\]\]|\[Op:\w+\]( name:\S*)?", "", text)
+        text = " ".join(text.split())
+        return text[:300] or type(e).__name__
+    return None
 
 
 # ---------------------------------------------------------------- upsample

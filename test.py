@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: random, printed)")
     p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="resize every image to H x W first (default: keep sizes; any size works)")
+    p.add_argument("--zoom", type=int, default=1,
+                   help="enlarge the grid's cells this many times (nearest neighbour), e.g. 3 "
+                        "for a 64x64 model (default 1; sample files stay at full resolution)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images of equal size per forward pass (each brings num_samples rows)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -226,6 +229,8 @@ def run(args) -> int:
         raise UsageError(f"--num_samples must be at least 1, got {args.num_samples}")
     if args.batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if not 1 <= args.zoom <= 16:
+        raise UsageError(f"--zoom must be in 1..16, got {args.zoom}")
     if args.seed is not None and not 0 <= args.seed < 2**31 - 1:
         raise UsageError(f"--seed must be in [0, 2**31 - 1), got {args.seed}")
     inpainter = load_inpainter(args)
@@ -250,7 +255,7 @@ def run(args) -> int:
                   file=sys.stderr)
     calls = plan_calls(images, args.batch_size, args.num_samples, inpainter.max_pixels)
     if args.output:
-        grid_bytes = sum((2 + args.num_samples) * im.size for _, im in images)
+        grid_bytes = sum((2 + args.num_samples) * im.size for _, im in images) * args.zoom**2
         if grid_bytes > MAX_GRID_BYTES:
             raise UsageError(
                 f"the grid of {len(images)} image(s) x {args.num_samples:,} samples would take "
@@ -288,6 +293,8 @@ def run(args) -> int:
     finally:
         bar.close()
     if args.output:
+        if args.zoom > 1:
+            rows = [[np.repeat(np.repeat(c, args.zoom, 0), args.zoom, 1) for c in r] for r in rows]
         write_png(Path(args.output), grid(rows))
     where = ", ".join(x for x in (args.output, args.output_dir) if x) or "nowhere (no output)"
     print(f"{len(images)} image(s) x {args.num_samples} samples from {inpainter.source} "

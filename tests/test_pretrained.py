@@ -136,6 +136,11 @@ def test_shipped_model_through_test_evaluate_and_export(tmp_path, capsys):
                                "--output", str(grid)]) == 0
     assert "from " + str(SHIPPED / "generator.npz") in capsys.readouterr().out
     assert cv2.imread(str(grid)).shape == (64, 5 * 64 + 4 * 2, 3)  # original | masked | 3 samples
+    assert run_script("test", ["--checkpoint_dir", str(SHIPPED), "--num_samples", "3", "--seed", "1",
+                               "--zoom", "2", "--output", str(tmp_path / "big.png")]) == 0
+    small, big = cv2.imread(str(grid)), cv2.imread(str(tmp_path / "big.png"))
+    assert big.shape == (128, 5 * 128 + 4 * 2, 3)
+    np.testing.assert_array_equal(big[::2, 130:258:2], small[:, 66:130])  # the masked cell, enlarged
 
     faces = tmp_path / "faces"
     faces.mkdir()

@@ -315,8 +315,8 @@ def write_examples(folder: str | os.PathLike, config) -> list[str]:
 
     The model's own examples first (:func:`piigan_tf.inference.example_images`:
     the astronaut's face framed like CelebA for a face model, sample-set
-    images otherwise, at the model's training size), then two whole photographs
-    at their own size. Returns paths.
+    images otherwise, at the model's training size; the face at its own size
+    for other models), then two whole photographs at their own size. Returns paths.
     """
     from skimage import data
 
@@ -325,6 +325,10 @@ def write_examples(folder: str | os.PathLike, config) -> list[str]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     images = example_images(config, num_images=2)
+    if not any(name == "astronaut_face" for name, _ in images):
+        from piigan_tf.data import example_face
+
+        images.insert(0, ("astronaut_face", example_face()))  # at its own size
     images += [("chelsea", data.chelsea()), ("coffee", data.coffee())]
     return [_write_png(folder / f"{name}.png", np.ascontiguousarray(image[:, :, :3]))
             for name, image in images]
@@ -419,7 +423,8 @@ def build_app(inpainter, note: str, outputs: Outputs | None = None,
                                  elem_id="file-upload", height=90)
                 examples = write_examples(examples_dir, getattr(inpainter, "config", None))
                 gr.Examples(examples=[[p] for p in examples], inputs=[editor],
-                            label="examples (scikit-image, public domain)")
+                            label="examples (scikit-image, public domain)",
+                            elem_id="examples")
             with gr.Column(scale=2):
                 hole = gr.Radio(list(HOLE_SOURCES), value="painted", label="hole",
                                 elem_id="hole")

@@ -68,6 +68,19 @@ def test_load_model_falls_back_to_pretrained_then_says_how_to_train(
     assert str(shipped) in found.source and str(shipped) in note
 
 
+def test_page_without_a_model_says_how_to_train(tmp_path, monkeypatch):
+    import json
+
+    from piigan_tf import pretrained
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    inpainter, note = demo.load_model(root=tmp_path / "none")
+    app = demo.build_app(inpainter, note, demo.Outputs(tmp_path / "out"))
+    page = json.dumps(app.config)
+    assert "python train.py --preset quick" in page and "No trained model" in page
+    assert "astronaut_face.png" in page  # the bundled examples are there all the same
+
+
 def test_editor_value_gives_image_and_painted_hole():
     image = test_image()
     layer = np.zeros((*image.shape[:2], 4), np.uint8)

@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf.config import ConfigError
     from piigan_tf.data import DatasetNotFoundError
+    from piigan_tf.distribute import MultiWorkerError
 
     try:
         config = resolve(args)
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
 
         trainer = Trainer(config, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
                           resume=not args.fresh, jit_compile=args.jit_compile,
-                          strategy=make_strategy(args.strategy),
+                          strategy=make_strategy(args.strategy, config.NUM_GPUS),
                           mixed_precision=args.mixed_precision)
     except DatasetNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
               f"{trainer.step}; run the same command to resume", file=sys.stderr)
         return 130
     except (TrainingDiverged, ConfigMismatchError, CheckpointWriteError, CheckpointReadError,
-            DataPipelineError) as e:
+            DataPipelineError, MultiWorkerError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if trainer.stopped_by:  # SIGTERM/SIGINT: checkpoint written, exit as the signal would

@@ -26,8 +26,10 @@ import tensorflow as tf
 from piigan_tf.config import Config
 from piigan_tf.data import build_dataset, read_flist, resolve_dataset, scan_files
 from piigan_tf.data.noise import add_training_noise
-from piigan_tf.distribute import (dtype_policy, from_batch_major, resolve_mixed_precision,
-                                  to_batch_major)
+from piigan_tf.distribute import (PEER_ERRORS, WorkerLostError, check_same_step,
+                                  dtype_policy, from_batch_major, lost_worker_message,
+                                  resolve_mixed_precision, save_worker_copy, scratch_dir,
+                                  shard_by_batch, to_batch_major, worker_role)
 from piigan_tf.model import PiiGAN, default_optimizer
 from piigan_tf.utils import image_grid
 
@@ -187,6 +189,12 @@ class Trainer:
         self.resume = resume
         self.jit_compile = jit_compile
         self.strategy = strategy or tf.distribute.get_strategy()
+        # Multi-worker: only the chief writes the run folder; the others log to
+        # a temporary folder and save to temporary ones, removed after use
+        # (TensorFlow's multi-worker checkpointing), and restore the chief's.
+        self.role = worker_role(self.strategy)
+        if not self.role.is_chief:
+            self.log_dir = scratch_dir(self.role, "logs")
         self._stop_signal = None
         #: "SIGTERM"/"SIGINT" when the last fit() stopped on that signal, else None.
         self.stopped_by: str | None = None
@@ -215,7 +223,7 @@ class Trainer:
                 optimizers = [keras.optimizers.LossScaleOptimizer(o, name=o.name)
                               for o in optimizers]
             self.model.compile(g_optimizer=optimizers[0], d_optimizer=optimizers[1])
-        if not resume and self.checkpoint_dir.exists():
+        if not resume and self.role.is_chief and self.checkpoint_dir.exists():
             shutil.rmtree(self.checkpoint_dir)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, g_optimizer=self.model.g_optimizer,
@@ -252,7 +260,7 @@ class Trainer:
             return ds
         # tf.distribute splits elements along axis 0: make it the batch axis.
         ds = ds.map(to_batch_major, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return self.strategy.experimental_distribute_dataset(ds.prefetch(tf.data.AUTOTUNE))
+        return self.strategy.experimental_distribute_dataset(shard_by_batch(ds))
 
     def _local_element(self, data) -> dict:
         """This worker's part of an element from ``_input``, as [K, B, ...] tensors."""
@@ -388,7 +396,8 @@ class Trainer:
         """
         if not self.resume:
             return 0
-        self._remove_partial_checkpoints()
+        if self.role.is_chief:  # the others only read the chief's folder
+            self._remove_partial_checkpoints()
         candidates = self._restore_candidates()
         if not candidates:
             return 0
@@ -433,11 +442,15 @@ class Trainer:
                 f"checkpoint written for it (last good: "
                 f"{self.manager.latest_checkpoint or 'none'}). Lower the learning rate "
                 "(--set LEARNING_RATE=...) or check the data.")
+        if not self.role.is_chief:
+            return save_worker_copy(self.checkpoint, self.role, step)
         try:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             self.config.dump(self.checkpoint_dir / "config.yml")
             path = self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as e:
+            if self.role.num_workers > 1 and isinstance(e, PEER_ERRORS):
+                raise
             try:
                 self._remove_partial_checkpoints()  # frees the space a partial write took
             except OSError:
@@ -557,9 +570,12 @@ class Trainer:
         for t in self.model.metrics:  # a NaN from an earlier fit() must not linger
             t.reset_state()
         start = self.restore()
+        if self.role.num_workers > 1:
+            check_same_step(self.strategy, start, self.role, self.checkpoint_dir)
         try:  # fail now, not after hours of training, if the folder is unusable
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            self.config.dump(self.checkpoint_dir / "config.yml")
+            if self.role.is_chief:
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                self.config.dump(self.checkpoint_dir / "config.yml")
         except OSError as e:
             raise CheckpointWriteError(
                 f"cannot write to the checkpoint folder {self.checkpoint_dir}: "
@@ -588,6 +604,8 @@ class Trainer:
                 try:
                     data = next(iterator)
                 except tf.errors.OpError as e:
+                    if self.role.num_workers > 1 and isinstance(e, PEER_ERRORS):
+                        raise
                     # Unreadable files are skipped inside the pipeline; what gets
                     # here is fatal (e.g. no file of an epoch could be decoded).
                     raise DataPipelineError(
@@ -624,6 +642,11 @@ class Trainer:
                     if last_saved != step:
                         self.save()
                     break
+        except PEER_ERRORS as e:
+            if self.role.num_workers == 1:
+                raise
+            raise WorkerLostError(lost_worker_message(e, self.role, self.step,
+                                                      self.checkpoint_dir)) from None
         except KeyboardInterrupt:
             log.warning("interrupted at step %d: saving a checkpoint", self.step)
             if self.step != last_saved:
@@ -637,6 +660,8 @@ class Trainer:
                 eval_log.close()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
+            if not self.role.is_chief:  # this worker's temporary log folder
+                shutil.rmtree(self.log_dir, ignore_errors=True)
         log.info("stopped at step %d after %.1f s", self.step, time.time() - t0)
         return logs
 

@@ -45,6 +45,9 @@ SEED_RANGE = 2**31 - 1
 TRAIN_HINT = "python train.py --preset quick"
 #: Request folders of PNGs kept for download; older ones are deleted.
 KEEP_REQUESTS = 32
+#: Small images (a 64×64 model's) are shown enlarged, pixels kept sharp.
+CSS = "#masked img, #gallery img { image-rendering: pixelated; }\n" \
+      "#masked img { width: 100%; height: 100%; object-fit: contain; }"
 
 
 class DemoError(Exception):
@@ -221,7 +224,12 @@ class Outputs:
     """A folder of per-request PNG folders; keeps the newest ``keep`` of them."""
 
     def __init__(self, root: str | os.PathLike | None = None, keep: int = KEEP_REQUESTS):
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="piigan_demo_"))
+        if root is None:  # a temporary folder, removed when the process ends
+            import atexit
+
+            root = tempfile.mkdtemp(prefix="piigan_demo_")
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.keep = keep
 
@@ -288,13 +296,17 @@ def complete(inpainter, image: np.ndarray, painted: np.ndarray | None, hole: str
                      "drawn from the model alone.")
     progress(0.1, desc=f"sampling {n} completion{'s' * (n > 1)} of a {w}×{h} image "
                        "(one batched pass)")
+    import tensorflow as tf
+
     started = time.perf_counter()
     try:
         samples = inpainter.sample(image, mask, num_samples=n, seed=seed)[0]
     except ValueError as e:  # the API's own message, e.g. over Inpainter.max_pixels
-        raise DemoError(f"{e}. (Scale the image down, or ask for fewer samples.)") from None
-    except MemoryError:
-        raise DemoError("out of memory: scale the image down or ask for fewer samples") from None
+        hint = " (In the demo: scale the image down.)" if "max_pixels" in str(e) else ""
+        raise DemoError(f"{e}{hint}") from None
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        raise DemoError("Out of memory: scale the image down or ask for fewer samples.") \
+            from None
     seconds = time.perf_counter() - started
     progress(0.9, desc="writing PNGs")
     folder = outputs.new_request()
@@ -453,5 +465,6 @@ def build_app(inpainter, note: str, outputs: Outputs | None = None,
 def launch(app, host: str = "127.0.0.1", port: int = 7860, allowed_paths=None, **kwargs):
     """Serves ``app`` (blocks until interrupted)."""
     app.queue(default_concurrency_limit=4, max_size=32)
+    kwargs.setdefault("css", CSS)
     app.launch(server_name=host, server_port=port, show_error=True, inbrowser=False,
                allowed_paths=allowed_paths, **kwargs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -53,6 +54,8 @@ def main(argv=None) -> int:
     if inpainter is None:
         print(f"note: no trained model found; the page says how to train one "
               f"(`{demo.TRAIN_HINT}`)", file=sys.stderr)
+    # SIGTERM ends the server like Ctrl-C does, so the temporary PNG folder is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     outputs = demo.Outputs(args.output_dir)
     app = demo.build_app(inpainter, note, outputs)
     print(f"PiiGAN demo ({note.strip('*')}) on http://{args.host}:{args.port}", flush=True)

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="default", choices=("default", "mirrored", "multi_worker"),
                    help="tf.distribute strategy: default (one device), mirrored (all GPUs of "
                         "this machine), multi_worker (several machines, cluster in TF_CONFIG); "
-                        "BATCH_SIZE is per device")
+                        "BATCH_SIZE is per device; NUM_GPUS > 1 means mirrored over that many "
+                        "GPUs (README: Scaling out)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     return p
 

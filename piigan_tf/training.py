@@ -512,7 +512,7 @@ class Trainer:
         """``(PeriodicEvaluator, EvalLog)`` when EVAL_STEPS is on, else ``(None, None)``."""
         from piigan_tf.periodic_evaluation import EvalLog, PeriodicEvaluator
 
-        if self.config.EVAL_STEPS <= 0:
+        if self.config.EVAL_STEPS <= 0 or not self.role.is_chief:  # the chief's run folder only
             return None, None
         if not self.val_files:
             log.warning("EVAL_STEPS=%d but there are no validation images: no evaluation",

@@ -200,6 +200,7 @@ def test_saved_model_cli_runs_signature(workdir, inputs, live):
 
 def test_export_cli_without_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("piigan_tf.pretrained.PRETRAINED_DIR", tmp_path / "no_pretrained")
     assert load_export_cli().main([]) == 2
     err = capsys.readouterr().err
     assert "python train.py --preset quick" in err and "Traceback" not in err

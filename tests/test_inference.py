@@ -205,7 +205,8 @@ def test_latest_checkpoint_dir_picks_most_recent(tmp_path):
     assert latest_checkpoint_dir(tmp_path) == tmp_path / "nested/b"
 
 
-def test_missing_checkpoint_says_how_to_train(tmp_path):
+def test_missing_checkpoint_says_how_to_train(tmp_path, monkeypatch):
+    monkeypatch.setattr("piigan_tf.pretrained.PRETRAINED_DIR", tmp_path / "no_pretrained")
     with pytest.raises(CheckpointNotFoundError, match="python train.py --preset quick"):
         Inpainter.from_checkpoint(root=tmp_path)
     with pytest.raises(CheckpointNotFoundError, match="train"):
@@ -351,6 +352,7 @@ def test_cli_errors_are_messages(checkpoints, tmp_path, capsys, args, message):
 
 def test_cli_without_checkpoint_says_train_first(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("piigan_tf.pretrained.PRETRAINED_DIR", tmp_path / "no_pretrained")
     assert load_cli().main(["--num_samples", "10"]) == 2
     err = capsys.readouterr().err
     assert "python train.py --preset quick" in err and "Traceback" not in err

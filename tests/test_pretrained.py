@@ -111,6 +111,19 @@ def test_weights_of_another_size_are_refused(folders, tmp_path):
         Inpainter.from_checkpoint(other)
 
 
+def test_default_model_is_the_newest_checkpoint_else_the_shipped_one(folders, tmp_path, monkeypatch):
+    from piigan_tf.inference import default_model_dir
+
+    checkpoint, folder = folders
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", folder)
+    assert default_model_dir(tmp_path / "no_checkpoints") == folder
+    root = tmp_path / "checkpoints"
+    shutil.copytree(checkpoint, root / "run")
+    assert default_model_dir(root) == root / "run"
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    assert default_model_dir(tmp_path / "no_checkpoints") is None
+
+
 def test_cli_errors(tmp_path, capsys):
     assert pretrained.main(["--checkpoint_dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "no trained checkpoint found" in capsys.readouterr().err

@@ -155,6 +155,15 @@ def output_statistics(inpainter) -> dict:
             "std": np.round(hole.std(axis=1), 3).tolist()}
 
 
+def write_check(folder: str | os.PathLike) -> Path:
+    """Writes ``folder/check.json``: :func:`output_statistics` of the folder's model."""
+    from piigan_tf.inference import Inpainter
+
+    path = Path(folder) / CHECK_FILE
+    path.write_text(json.dumps(output_statistics(Inpainter.from_checkpoint(folder)), indent=1) + "\n")
+    return path
+
+
 def make_model_folder(checkpoint_dir: str | os.PathLike, out: str | os.PathLike,
                       dtype: str = "float16") -> Path:
     """Writes ``generator.npz`` and ``config.yml`` of a training run's latest checkpoint.
@@ -170,10 +179,7 @@ def make_model_folder(checkpoint_dir: str | os.PathLike, out: str | os.PathLike,
     out = Path(out)
     weights = save_generator_weights(generator, out / WEIGHTS_FILE, dtype)
     config.dump(out / "config.yml")
-    from piigan_tf.inference import Inpainter
-
-    check = output_statistics(Inpainter.from_checkpoint(out))
-    (out / CHECK_FILE).write_text(json.dumps(check, indent=1) + "\n")
+    write_check(out)
     provenance = out / PROVENANCE_FILE
     if not provenance.exists():  # a shipped model's is written by hand; keep it
         provenance.write_text(
@@ -190,14 +196,22 @@ def main(argv=None) -> int:
         prog="python -m piigan_tf.pretrained",
         description="Make a shipped model folder (generator weights + config) from a "
                     "training checkpoint.")
-    p.add_argument("--checkpoint_dir", required=True, help="training checkpoint folder")
-    p.add_argument("--out", required=True, help="model folder to write, e.g. pretrained/celeba64")
+    p.add_argument("--checkpoint_dir", default=None, help="training checkpoint folder")
+    p.add_argument("--out", default=None, help="model folder to write, e.g. pretrained/celeba64")
+    p.add_argument("--update_check", default=None, metavar="MODEL_DIR",
+                   help="only rewrite MODEL_DIR/check.json from the folder's own weights (after "
+                        "a deliberate change of what sampling computes)")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
                    help="storage type of the weights (default float16: half the size)")
     args = p.parse_args(argv)
+    if args.update_check is None and (args.checkpoint_dir is None or args.out is None):
+        p.error("pass --checkpoint_dir and --out (or --update_check MODEL_DIR)")
     from piigan_tf.inference import CheckpointNotFoundError
 
     try:
+        if args.update_check is not None:
+            print(f"wrote {write_check(args.update_check)}")
+            return 0
         make_model_folder(args.checkpoint_dir, args.out, args.dtype)
     except (CheckpointNotFoundError, RuntimeError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

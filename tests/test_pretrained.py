@@ -124,9 +124,15 @@ def test_default_model_is_the_newest_checkpoint_else_the_shipped_one(folders, tm
     assert default_model_dir(tmp_path / "no_checkpoints") is None
 
 
-def test_cli_errors(tmp_path, capsys):
+def test_cli_errors_and_update_check(folders, tmp_path, capsys):
     assert pretrained.main(["--checkpoint_dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "no trained checkpoint found" in capsys.readouterr().err
+    _, folder = folders
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    (copy / "check.json").write_text("{}")
+    assert pretrained.main(["--update_check", str(copy)]) == 0
+    assert (copy / "check.json").read_text() == (folder / "check.json").read_text()
 
 
 # ------------------------------------------------------------ the shipped model

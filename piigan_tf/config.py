@@ -117,8 +117,9 @@ class Config:
         for key in ("EVAL_IMAGES", "EVAL_SAMPLES"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.MASK_TYPE not in ("box", "random_box", "free_form"):
-            raise ConfigError(f"MASK_TYPE must be one of box, random_box, free_form; got {self.MASK_TYPE!r}")
+        if self.MASK_TYPE not in ("center", "box", "random_box", "free_form"):
+            raise ConfigError("MASK_TYPE must be one of center, box, random_box, free_form; "
+                              f"got {self.MASK_TYPE!r}")
         if self.EXTRACTOR_ACTIVATION not in ("elu", "leaky_relu"):
             raise ConfigError(
                 f"EXTRACTOR_ACTIVATION must be 'elu' or 'leaky_relu', got {self.EXTRACTOR_ACTIVATION!r}")

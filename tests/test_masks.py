@@ -97,7 +97,7 @@ def test_free_form_small_box_still_covers_minimum():
     assert coverage.min() >= masks_lib.FREE_FORM_MIN_COVERAGE
 
 
-@pytest.mark.parametrize("mask_type", masks_lib.MASK_TYPES)
+@pytest.mark.parametrize("mask_type", masks_lib.RANDOM_MASK_TYPES)
 def test_per_sample_masks_differ_and_seed_reproduces(mask_type):
     seed = tf.constant([11, 12], tf.int64)
     masks, boxes = masks_lib.make_masks(seed, 16, IMG, BOX, mask_type=mask_type)
@@ -178,3 +178,26 @@ def test_load_mask_file_errors_name_the_file(tmp_path):
         masks_lib.load_mask_file(junk, (8, 8))
     with pytest.raises(FileNotFoundError, match="absent.png"):
         masks_lib.load_mask_file(tmp_path / "absent.png", (8, 8))
+
+
+def test_center_is_the_whole_box_at_the_centre_whatever_the_seed():
+    masks, boxes = masks_lib.make_masks(tf.constant([5, 6]), 3, (32, 48), (16, 20), mask_type="center")
+    expected = np.zeros((32, 48, 1), np.float32)
+    expected[8:24, 14:34] = 1
+    for mask in masks.numpy():
+        np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(boxes.numpy(), [[8, 14, 16, 20]] * 3)
+    other, _ = masks_lib.center_masks([1, 2], 3, (32, 48), (16, 20))
+    np.testing.assert_array_equal(other.numpy(), masks.numpy())
+
+
+def test_image_mask_clips_the_box_to_any_image_and_matches_make_mask():
+    small = masks_lib.image_mask("center", [0, 0], (10, 7), (16, 16))
+    assert small.dtype == np.uint8 and small.shape == (10, 7, 1) and (small == 255).all()
+    np.testing.assert_array_equal(masks_lib.center_box_mask((30, 37), (16, 16)),
+                                  masks_lib.image_mask("center", [9, 9], (30, 37), (16, 16)))
+    for kind in masks_lib.RANDOM_MASK_TYPES:
+        mask = masks_lib.image_mask(kind, [3, 4], (40, 40), (16, 16), (8, 8))
+        made, _ = masks_lib.make_mask([3, 4], (40, 40), (16, 16), (8, 8), (0, 0), kind)
+        np.testing.assert_array_equal(mask, (made.numpy() > 0.5).astype(np.uint8) * 255)
+        assert masks_lib.image_mask(kind, [3, 4], (9, 12), (16, 16), (8, 8)).any()

@@ -10,7 +10,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 _EXPORTS = {
-    "masks": ("MASK_TYPES", "make_mask", "make_masks", "box_mask", "load_mask_file"),
+    "masks": ("MASK_TYPES", "make_mask", "make_masks", "box_mask", "load_mask_file",
+              "center_masks", "box_masks", "random_box_masks", "free_form_masks", "image_mask",
+              "center_box_mask"),
     "pipeline": (
         "scan_files",
         "decode_image",
@@ -30,7 +32,9 @@ __all__ = sorted(_MODULE_OF)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first use
     from piigan_tf.data.datasets import DATASETS, DatasetInfo, DatasetNotFoundError, resolve_dataset
     from piigan_tf.data.flist import list_images, make_flists, read_flist, split_files, write_flist
-    from piigan_tf.data.masks import MASK_TYPES, box_mask, load_mask_file, make_mask, make_masks
+    from piigan_tf.data.masks import (MASK_TYPES, box_mask, box_masks, center_box_mask,
+                                      center_masks, free_form_masks, image_mask, load_mask_file,
+                                      make_mask, make_masks, random_box_masks)
     from piigan_tf.data.pipeline import (
         build_dataset,
         decode_and_crop,

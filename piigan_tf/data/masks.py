@@ -9,16 +9,20 @@ Everything here except :func:`load_mask_file` is pure TensorFlow with
 stateless random ops, so it runs inside ``tf.data`` maps, ``tf.function`` and
 exported graphs (no ``py_func``), and a given seed always gives the same masks.
 
-Mask types:
+Mask types, one function each (:func:`make_masks` picks one by name;
+:func:`image_mask` gives one uint8 mask for a user's image of any size):
 
-* ``"box"`` — the reference default (DeepFill v1 ``bbox2mask`` on a fixed
+* ``"center"`` — the reference test.py's hole (:func:`center_masks`): the
+  whole ``box_hw`` box at the image centre, no jitter, no randomness.
+* ``"box"`` — the reference training default (DeepFill v1 ``bbox2mask`` on a fixed
   box): a ``box_hw`` box centred in the image whose sides each shrink by a
   random ``0..max_delta//2`` pixels (the same amount top and bottom, and left
-  and right).
+  and right); :func:`box_masks`.
 * ``"random_box"`` — the same jittered hole in a box placed uniformly at
-  random within the margins (the reference ``random_bbox``).
+  random within the margins (the reference ``random_bbox``);
+  :func:`random_box_masks`.
 * ``"free_form"`` — **port addition**: random-walk brush strokes inside a
-  randomly placed box.
+  randomly placed box; :func:`free_form_masks`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-MASK_TYPES = ("box", "random_box", "free_form")
+MASK_TYPES = ("center", "box", "random_box", "free_form")
+#: The mask types that draw a different hole per seed.
+RANDOM_MASK_TYPES = ("box", "random_box", "free_form")
 
 # free-form stroke parameters (relative to the shorter box side `s`).
 _MAX_STROKES = 4  # 1..4 strokes per mask
@@ -77,9 +83,9 @@ def validate_mask_args(
     if min(delta_h, delta_w, margin_h, margin_w) < 0:
         raise ValueError("max_delta_hw and margins_hw must be non-negative.")
     # The jitter removes up to 2 * (delta // 2) rows; keep at least one hole row.
-    if 2 * (delta_h // 2) >= box_h or 2 * (delta_w // 2) >= box_w:
+    if mask_type != "center" and (2 * (delta_h // 2) >= box_h or 2 * (delta_w // 2) >= box_w):
         raise ValueError(f"max_delta_hw {max_delta_hw} would shrink the {box_hw} box to nothing.")
-    if mask_type != "box" and (2 * margin_h + box_h > img_h or 2 * margin_w + box_w > img_w):
+    if mask_type in ("random_box", "free_form") and (2 * margin_h + box_h > img_h or 2 * margin_w + box_w > img_w):
         raise ValueError(
             f"box_hw {box_hw} plus margins {margins_hw} on both sides exceed img_hw {img_hw}."
         )
@@ -244,6 +250,80 @@ def _paste_into_image(local: tf.Tensor, img_hw, box_hw, top, left) -> tf.Tensor:
     return tf.cast(image, tf.float32)[..., tf.newaxis] * box
 
 
+def _centred_corner(batch, img_hw, box_hw) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(top, left)`` ``[B]`` of a ``box_hw`` box centred in the image."""
+    # (32, 32) for 128/64, i.e. the reference's (HEIGHT//2, WIDTH//2).
+    return (tf.fill([batch], (img_hw[0] - box_hw[0]) // 2),
+            tf.fill([batch], (img_hw[1] - box_hw[1]) // 2))
+
+
+def _random_corner(seed, batch, img_hw, box_hw, margins_hw) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(top, left)`` ``[B]`` uniform within the margins (the reference ``random_bbox``)."""
+    seed_top, seed_left = tf.unstack(tf.random.split(seed, 2))
+    # Exclusive upper bound as in the reference random_bbox.
+    top = _uniform_int(seed_top, [batch], margins_hw[0], img_hw[0] - margins_hw[0] - box_hw[0])
+    left = _uniform_int(seed_left, [batch], margins_hw[1], img_hw[1] - margins_hw[1] - box_hw[1])
+    return top, left
+
+
+def _with_boxes(masks, batch, box_hw, top, left) -> tuple[tf.Tensor, tf.Tensor]:
+    boxes = tf.stack([top, left, tf.fill([batch], box_hw[0]), tf.fill([batch], box_hw[1])], axis=1)
+    return masks, boxes
+
+
+def center_masks(seed: _SeedLike | None, batch: int | tf.Tensor, img_hw: Sequence[int],
+                 box_hw: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """``"center"``: the whole ``box_hw`` box at the image centre (reference test.py).
+
+    ``seed`` is ignored (the hole is fixed); it is accepted so all mask
+    functions are called alike. Returns ``(masks, boxes)`` as :func:`make_masks`.
+    """
+    del seed
+    img_hw, box_hw = _pair(img_hw, "img_hw"), _pair(box_hw, "box_hw")
+    top, left = _centred_corner(batch, img_hw, box_hw)
+    masks = _rect_masks(img_hw, top, left, tf.fill([batch], box_hw[0]), tf.fill([batch], box_hw[1]))
+    return _with_boxes(masks, batch, box_hw, top, left)
+
+
+def box_masks(seed: _SeedLike, batch: int | tf.Tensor, img_hw: Sequence[int],
+              box_hw: Sequence[int], max_delta_hw: Sequence[int] = (8, 8)
+              ) -> tuple[tf.Tensor, tf.Tensor]:
+    """``"box"``: the centred box, each side shrunk by a random ``0..max_delta//2``."""
+    img_hw, box_hw, delta_hw = (_pair(v, n) for v, n in ((img_hw, "img_hw"), (box_hw, "box_hw"),
+                                                          (max_delta_hw, "max_delta_hw")))
+    _, seed_hole = tf.unstack(tf.random.split(_seed_tensor(seed), 2))
+    top, left = _centred_corner(batch, img_hw, box_hw)
+    masks = _jittered_holes(seed_hole, batch, img_hw, box_hw, delta_hw, top, left)
+    return _with_boxes(masks, batch, box_hw, top, left)
+
+
+def random_box_masks(seed: _SeedLike, batch: int | tf.Tensor, img_hw: Sequence[int],
+                     box_hw: Sequence[int], max_delta_hw: Sequence[int] = (8, 8),
+                     margins_hw: Sequence[int] = (0, 0)) -> tuple[tf.Tensor, tf.Tensor]:
+    """``"random_box"``: the jittered hole of :func:`box_masks` in a randomly placed box."""
+    img_hw, box_hw, delta_hw, margins_hw = (
+        _pair(v, n) for v, n in ((img_hw, "img_hw"), (box_hw, "box_hw"),
+                                 (max_delta_hw, "max_delta_hw"), (margins_hw, "margins_hw")))
+    seed_box, seed_hole = tf.unstack(tf.random.split(_seed_tensor(seed), 2))
+    top, left = _random_corner(seed_box, batch, img_hw, box_hw, margins_hw)
+    masks = _jittered_holes(seed_hole, batch, img_hw, box_hw, delta_hw, top, left)
+    return _with_boxes(masks, batch, box_hw, top, left)
+
+
+def free_form_masks(seed: _SeedLike, batch: int | tf.Tensor, img_hw: Sequence[int],
+                    box_hw: Sequence[int], margins_hw: Sequence[int] = (0, 0)
+                    ) -> tuple[tf.Tensor, tf.Tensor]:
+    """``"free_form"``: brush strokes (at least FREE_FORM_MIN_COVERAGE of the box)
+    inside a randomly placed box."""
+    img_hw, box_hw, margins_hw = (_pair(v, n) for v, n in (
+        (img_hw, "img_hw"), (box_hw, "box_hw"), (margins_hw, "margins_hw")))
+    seed_box, seed_hole = tf.unstack(tf.random.split(_seed_tensor(seed), 2))
+    top, left = _random_corner(seed_box, batch, img_hw, box_hw, margins_hw)
+    strokes = _ensure_coverage(_free_form_strokes(seed_hole, batch, box_hw), box_hw)
+    masks = _paste_into_image(strokes, img_hw, box_hw, top, left)
+    return _with_boxes(masks, batch, box_hw, top, left)
+
+
 def make_masks(
     seed: _SeedLike,
     batch: int | tf.Tensor,
@@ -253,7 +333,7 @@ def make_masks(
     margins_hw: Sequence[int] = (0, 0),
     mask_type: str = "box",
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Draws ``batch`` independent masks (one per sample).
+    """Draws ``batch`` independent masks (one per sample) of type ``mask_type``.
 
     Args:
         seed: int32/int64 ``[2]`` stateless seed; equal seeds give equal masks.
@@ -262,7 +342,7 @@ def make_masks(
         box_hw: ``(h, w)`` size of the local patch box (reference HEIGHT, WIDTH).
         max_delta_hw: Reference MAX_DELTA_HEIGHT/WIDTH: each box side shrinks by
             a random ``0..max_delta//2`` pixels (inclusive) to make the hole.
-            Not used by ``"free_form"``.
+            Used by ``"box"`` and ``"random_box"`` only.
         margins_hw: Reference VERTICAL/HORIZONTAL_MARGIN for random box placement.
         mask_type: One of :data:`MASK_TYPES`.
 
@@ -276,25 +356,13 @@ def make_masks(
     img_hw, box_hw, delta_hw, margins_hw = validate_mask_args(
         img_hw, box_hw, max_delta_hw, margins_hw, mask_type
     )
-    seed = _seed_tensor(seed)
-    seed_box, seed_hole = tf.unstack(tf.random.split(seed, 2))
+    if mask_type == "center":
+        return center_masks(seed, batch, img_hw, box_hw)
     if mask_type == "box":
-        # Centred box: (32, 32) for 128/64, i.e. the reference's (HEIGHT//2, WIDTH//2).
-        top = tf.fill([batch], (img_hw[0] - box_hw[0]) // 2)
-        left = tf.fill([batch], (img_hw[1] - box_hw[1]) // 2)
-    else:
-        seed_top, seed_left = tf.unstack(tf.random.split(seed_box, 2))
-        # Exclusive upper bound as in the reference random_bbox.
-        top = _uniform_int(seed_top, [batch], margins_hw[0], img_hw[0] - margins_hw[0] - box_hw[0])
-        left = _uniform_int(seed_left, [batch], margins_hw[1], img_hw[1] - margins_hw[1] - box_hw[1])
-
-    if mask_type == "free_form":
-        strokes = _ensure_coverage(_free_form_strokes(seed_hole, batch, box_hw), box_hw)
-        masks = _paste_into_image(strokes, img_hw, box_hw, top, left)
-    else:
-        masks = _jittered_holes(seed_hole, batch, img_hw, box_hw, delta_hw, top, left)
-    boxes = tf.stack([top, left, tf.fill([batch], box_hw[0]), tf.fill([batch], box_hw[1])], axis=1)
-    return masks, boxes
+        return box_masks(seed, batch, img_hw, box_hw, delta_hw)
+    if mask_type == "random_box":
+        return random_box_masks(seed, batch, img_hw, box_hw, delta_hw, margins_hw)
+    return free_form_masks(seed, batch, img_hw, box_hw, margins_hw)
 
 
 def make_mask(
@@ -313,6 +381,37 @@ def make_mask(
     """
     masks, boxes = make_masks(seed, 1, img_hw, box_hw, max_delta_hw, margins_hw, mask_type)
     return masks[0], boxes[0]
+
+
+def image_mask(mask_type: str, seed: _SeedLike, img_hw: Sequence[int], box_hw: Sequence[int],
+               max_delta_hw: Sequence[int] = (8, 8)) -> np.ndarray:
+    """One hole for a user's image of any size, as test.py, evaluate.py and the demo draw it.
+
+    The box is clipped to the image, and the jitter to the box, so any image
+    size works; random boxes are placed without margins.
+
+    Args:
+        mask_type: One of :data:`MASK_TYPES`.
+        seed: ``[2]`` stateless seed (ignored by ``"center"``).
+        img_hw: ``(H, W)`` of the image.
+        box_hw: ``(h, w)`` of the hole box (a model's HEIGHT, WIDTH).
+        max_delta_hw: The jitter of ``"box"`` and ``"random_box"``.
+
+    Returns:
+        uint8 ``[H, W, 1]`` numpy array, 255 = hole.
+    """
+    h, w = _pair(img_hw, "img_hw")
+    bh, bw = (min(int(b), s) for b, s in zip(_pair(box_hw, "box_hw"), (h, w)))
+    dh, dw = (max(0, min(int(d), b - 1)) for d, b in zip(_pair(max_delta_hw, "max_delta_hw"),
+                                                          (bh, bw)))
+    mask, _ = make_mask(seed, (h, w), (bh, bw), (dh, dw), (0, 0), mask_type)
+    return (mask.numpy() > 0.5).astype(np.uint8) * 255
+
+
+def center_box_mask(image_hw: Sequence[int], box_hw: Sequence[int]) -> np.ndarray:
+    """The reference test.py's mask (``"center"``), box clipped to the image: uint8
+    ``[H, W, 1]``, 255 = hole."""
+    return image_mask("center", [0, 0], image_hw, box_hw)
 
 
 def load_mask_file(path: str | os.PathLike, hw: Sequence[int] | None) -> np.ndarray:

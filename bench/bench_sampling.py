@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from piigan_tf.export import InpaintingModule
+    from piigan_tf.serving import InpaintingModule
     from piigan_tf.inference import center_box_mask, load_generator
     from piigan_tf.networks import Generator
 

@@ -25,15 +25,17 @@ networks on purpose: these are the pixels a user has):
   pixels, bit for bit; only hole pixels are generated.
 * A mask with **no hole** is not an error: every "sample" is the image
   itself, unchanged (nothing to fill in).
-* Noise: ``z`` is ``[B, N, H, W, 1]`` float32, standard normal. With a seed it
-  is ``tf.random.stateless_normal([B, N, H, W, 1], seed=[seed, 0])`` (see
-  :func:`sample_noise`), so a seed gives the same samples from a checkpoint
-  and from the exported SavedModel. Only its values inside the hole matter
-  (the generator multiplies z by the mask).
+* Noise: ``z`` is float32 standard normal, one ``[H, W, 1]`` field per
+  sample, and the noise of sample ``j`` of image ``i`` depends only on
+  ``(seed, i, j)`` (the rule is in :mod:`piigan_tf.serving`): an image alone
+  or in a batch, N = 3 or the first 3 of N = 10, a checkpoint or the
+  exported SavedModel, one call or several (``first_image`` /
+  ``first_sample``) — the same seed gives the same samples. Only z's values
+  inside the hole matter (the generator multiplies z by the mask).
 
 All samples of all images in a call go through the generator as one batch of
 ``B * N``; there is no loop over samples. The graph itself lives in
-:mod:`piigan_tf.export` (``InpaintingModule``): a checkpoint-loaded
+:mod:`piigan_tf.serving` (``InpaintingModule``): a checkpoint-loaded
 ``Inpainter`` runs the very functions that ``export.py`` saves, which is why
 the two give the same numbers.
 """
@@ -50,153 +52,19 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-log = logging.getLogger("piigan_tf")
+from piigan_tf import serving
+# Kept importable from here: the reference test.py's mask and the graph functions.
+from piigan_tf.data.masks import center_box_mask  # noqa: F401
+from piigan_tf.serving import (MAX_SAMPLES, SEED_RANGE, InpaintingModule,  # noqa: F401
+                               check_inputs, check_noise, complete_with_noise, sample_noise,
+                               scalar_input)
 
-#: Largest ``num_samples`` the exported signature accepts (bounds the batch the
-#: server allocates for one request).
-MAX_SAMPLES = 64
-_SEED_RANGE = 2**31 - 1
+log = logging.getLogger("piigan_tf")
+_SEED_RANGE = SEED_RANGE
 
 
 class CheckpointNotFoundError(FileNotFoundError):
     """No trained checkpoint where one was expected."""
-
-
-# ---------------------------------------------------------------- the graph
-def sample_noise(seed, batch, num_samples, height, width) -> tf.Tensor:
-    """The noise a seed stands for: float32 ``[B, N, H, W, 1]``, standard normal.
-
-    ``tf.random.stateless_normal`` with seed ``[seed, 0]``; the same function
-    runs inside the exported graph, so a seed means the same z everywhere.
-    """
-    seed = tf.cast(seed, tf.int32)
-    shape = tf.stack([batch, num_samples, height, width, 1])
-    return tf.random.stateless_normal(tf.cast(shape, tf.int32),
-                                      seed=tf.stack([seed, tf.constant(0, tf.int32)]))
-
-
-def _shape4(x: tf.Tensor) -> tf.Tensor:
-    """``tf.shape(x)`` padded/truncated to 4 entries: safe to index at any rank."""
-    return tf.concat([tf.shape(x), tf.zeros([4], tf.int32)], axis=0)[:4]
-
-
-def check_inputs(images: tf.Tensor, masks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Validates uint8 images/masks inside the graph and gives them static ranks.
-
-    The serving signature declares its inputs with unknown shape, because
-    TF Serving does not check request shapes against a signature: a malformed
-    request would otherwise fail in some op deep inside the network. Here it
-    fails first, in an assertion whose message says what was expected.
-
-    Returns:
-        ``(images [B, H, W, 3], masks [B, H, W, 1])``; a mask batch of 1 is
-        broadcast to B.
-
-    Raises (when run):
-        tf.errors.InvalidArgumentError: wrong rank, channel count, empty
-        batch or image, or a mask whose size differs from its image.
-    """
-    img_shape, mask_shape = _shape4(images), _shape4(masks)
-    rank_ok = tf.debugging.Assert(
-        tf.logical_and(tf.equal(tf.rank(images), 4), tf.equal(img_shape[3], 3)),
-        ["images must be uint8 RGB of shape [batch, height, width, 3]; got shape",
-         tf.shape(images)], summarize=8, name="check_images_shape")
-    mask_ok = tf.debugging.Assert(
-        tf.logical_and(tf.equal(tf.rank(masks), 4), tf.equal(mask_shape[3], 1)),
-        ["masks must be uint8 of shape [batch, height, width, 1] (non-zero = hole); got shape",
-         tf.shape(masks)], summarize=8, name="check_masks_shape")
-    with tf.control_dependencies([rank_ok, mask_ok]):
-        nonempty = tf.debugging.Assert(
-            tf.reduce_all(img_shape[:3] > 0),
-            ["images must hold at least one image of at least 1x1 pixels; got shape",
-             tf.shape(images)], summarize=8, name="check_images_nonempty")
-        same_size = tf.debugging.Assert(
-            tf.logical_and(tf.reduce_all(tf.equal(img_shape[1:3], mask_shape[1:3])),
-                           tf.logical_or(tf.equal(mask_shape[0], img_shape[0]),
-                                         tf.equal(mask_shape[0], 1))),
-            ["masks must match the images in height and width (and be one per image, "
-             "or a single mask for all); images shape", tf.shape(images),
-             "masks shape", tf.shape(masks)], summarize=8, name="check_mask_matches_image")
-    with tf.control_dependencies([nonempty, same_size]):
-        images = tf.ensure_shape(tf.identity(images), [None, None, None, 3])
-        masks = tf.ensure_shape(tf.identity(masks), [None, None, None, 1])
-        masks = tf.broadcast_to(masks, tf.concat([tf.shape(images)[:3], [1]], 0))
-    return images, masks
-
-
-def scalar_input(x: tf.Tensor, name: str) -> tf.Tensor:
-    """A scalar from a scalar or from a batch of equal values.
-
-    TF Serving's REST "instances" format repeats every input per instance, so
-    ``num_samples`` and ``seed`` may arrive as ``[B]`` vectors; all entries
-    must then agree.
-    """
-    flat = tf.reshape(x, [-1])
-    ok = tf.debugging.Assert(
-        tf.logical_and(tf.size(flat) > 0, tf.reduce_all(tf.equal(flat, flat[:1]))),
-        [f"{name} must be a scalar (or the same value repeated per instance); got", x],
-        summarize=8, name=f"check_{name}")
-    with tf.control_dependencies([ok]):
-        return tf.identity(flat[0])
-
-
-def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
-                        z: tf.Tensor) -> tf.Tensor:
-    """Runs the generator once on all ``B * N`` (image, noise) pairs.
-
-    Args:
-        generator: ``piigan_tf.networks.Generator``.
-        images: uint8 ``[B, H, W, 3]`` (checked with :func:`check_inputs`).
-        masks: uint8 ``[B, H, W, 1]``, non-zero = hole.
-        z: float32 ``[B, N, H, W, 1]``.
-
-    Returns:
-        uint8 ``[B, N, H, W, 3]``: generated pixels in the hole, the input
-        pixels (bit-identical) elsewhere.
-    """
-    shape = tf.shape(images)
-    b, h, w = shape[0], shape[1], shape[2]
-    n = tf.shape(z)[1]
-    hole = tf.not_equal(masks, 0)                                   # [B, H, W, 1]
-    # Pad to a multiple of 8 (bottom/right) by repeating the last row and
-    # column: works for any size (tf.pad's REFLECT needs size > pad) and gives
-    # attention plausible context. The padding is known (mask 0) and cropped.
-    hp, wp = (h + 7) // 8 * 8, (w + 7) // 8 * 8
-    rows = tf.minimum(tf.range(hp), h - 1)
-    cols = tf.minimum(tf.range(wp), w - 1)
-    x = tf.cast(images, tf.float32) / 127.5 - 1.0
-    x = tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
-    m = tf.pad(tf.cast(hole, tf.float32), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
-    z = tf.pad(tf.cast(z, tf.float32), [[0, 0], [0, 0], [0, hp - h], [0, wp - w], [0, 0]])
-    # Sample j of image i is row i * N + j of the batch.
-    x = tf.repeat(x, n, axis=0)
-    m = tf.repeat(m, n, axis=0)
-    z = tf.reshape(z, tf.stack([b * n, hp, wp, 1]))
-    _, refined = generator((x * (1.0 - m), m, z))
-    refined = tf.cast(refined, tf.float32)[:, :h, :w, :]
-    generated = tf.cast(tf.clip_by_value(tf.round((refined + 1.0) * 127.5), 0.0, 255.0),
-                        tf.uint8)
-    generated = tf.reshape(generated, tf.stack([b, n, h, w, 3]))
-    # Compose in uint8 so known pixels are the input bytes, not a float round trip.
-    return tf.where(hole[:, None], generated, images[:, None])
-
-
-def check_noise(z: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
-    """Validates explicit noise ``[B, N, H, W, 1]`` against ``images``."""
-    z_shape = tf.concat([tf.shape(z), tf.zeros([5], tf.int32)], axis=0)[:5]
-    img_shape = tf.shape(images)
-    ok = tf.debugging.Assert(
-        tf.logical_and(
-            tf.equal(tf.rank(z), 5),
-            tf.reduce_all(tf.equal(tf.gather(z_shape, [0, 2, 3, 4]),
-                                   tf.concat([img_shape[:3], [1]], 0)))),
-        ["z must be float32 [batch, num_samples, height, width, 1] matching the images; "
-         "images shape", img_shape, "z shape", tf.shape(z)], summarize=8, name="check_z_shape")
-    with tf.control_dependencies([ok]):
-        nonempty = tf.debugging.Assert(z_shape[1] > 0, ["z has no samples: shape", tf.shape(z)],
-                                       summarize=8, name="check_z_nonempty")
-    with tf.control_dependencies([nonempty]):
-        return tf.ensure_shape(tf.identity(z), [None, None, None, None, 1])
 
 
 # ---------------------------------------------------------- host-side checks
@@ -262,19 +130,6 @@ def _check_num_samples(num_samples: Any) -> int:
 
 
 # ------------------------------------------------------------ helpers
-def center_box_mask(image_hw, box_hw) -> np.ndarray:
-    """The reference test.py's mask: a ``box_hw`` hole at the image centre, no jitter.
-
-    The box is clipped to the image. Returns uint8 ``[H, W, 1]``, 255 = hole.
-    """
-    h, w = (int(v) for v in image_hw)
-    bh, bw = min(int(box_hw[0]), h), min(int(box_hw[1]), w)
-    mask = np.zeros([h, w, 1], np.uint8)
-    top, left = (h - bh) // 2, (w - bw) // 2
-    mask[top:top + bh, left:left + bw] = 255
-    return mask
-
-
 #: Datasets of aligned faces: their models get the bundled face as example.
 FACE_DATASETS = ("celeba", "celebahq")
 
@@ -484,10 +339,8 @@ class Inpainter:
         The generator's weights are read when sampling, so later updates of
         them (training steps) show in later samples.
         """
-        from piigan_tf.export import InpaintingModule
-
-        # No request-size cap in-process (the exported model has one): memory is the limit.
-        module = InpaintingModule(generator, max_samples=2**20)
+        # No num_samples cap in-process (the exported model has one): max_pixels bounds a call.
+        module = InpaintingModule(generator, max_samples=None)
 
         def sample_fn(images, masks, num_samples, seed):
             return module.sample(images, masks, num_samples, seed)["completions"]
@@ -527,7 +380,7 @@ class Inpainter:
         return inpainter
 
     def sample(self, images, masks, num_samples: int | None = None, seed: int | None = None,
-               z=None) -> np.ndarray:
+               z=None, *, first_image: int = 0, first_sample: int = 0) -> np.ndarray:
         """Draws ``num_samples`` completions of each image in one batched pass.
 
         Args:
@@ -535,11 +388,17 @@ class Inpainter:
             masks: ``[B|1, H, W(, 1)]`` or ``[H, W(, 1)]``; non-zero (ints),
                 True (bool) or ``>= 0.5`` (floats) = hole.
             num_samples: completions per image (default 10, or z's N).
-            seed: int; the same seed (and inputs) gives the same samples, from
-                a checkpoint or a SavedModel alike. None: a fresh random seed
-                (kept in ``self.last_seed``).
+            seed: int; sample ``j`` of image ``i`` depends only on
+                ``(seed, i, j)`` (:mod:`piigan_tf.serving`), so a seed gives
+                the same samples from a checkpoint or a SavedModel, alone or in
+                a batch, for any N. None: a fresh random seed (kept in
+                ``self.last_seed``).
             z: optional explicit noise, float ``[B, N, H, W, 1]`` (or
                 ``[B, N, H, W]``); replaces ``seed``.
+            first_image, first_sample: for a request split into several
+                calls: the index of ``images[0]`` in the whole request, and
+                of the first sample drawn here. A call with offsets returns
+                exactly its part of the unsplit request's samples.
 
         Returns:
             uint8 ``[B, N, H, W, 3]``. Outside the hole, exactly ``images``.
@@ -553,8 +412,8 @@ class Inpainter:
         if not masks.any():
             log.info("mask has no hole: returning the images unchanged")
         if z is not None:
-            if seed is not None:
-                raise ValueError("pass either seed or z, not both")
+            if seed is not None or first_image or first_sample:
+                raise ValueError("pass either seed (and offsets) or z, not both")
             z = np.asarray(z, np.float32)
             if z.ndim == 4:
                 z = z[..., None]
@@ -568,20 +427,31 @@ class Inpainter:
                 raise ValueError("z holds no samples")
             self._check_size(images, z.shape[1])
             self.last_seed = None
-            with _graph_errors_as_value_errors():
-                return self._noise_fn(tf.constant(images), tf.constant(masks),
-                                      tf.constant(z)).numpy()
+            return self._complete(images, masks, z)
         num_samples = _check_num_samples(10 if num_samples is None else num_samples)
+        for name, value in (("first_image", first_image), ("first_sample", first_sample)):
+            if isinstance(value, bool) or int(value) != value or not 0 <= value < SEED_RANGE:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         self._check_size(images, num_samples)
         if seed is None:
-            seed = secrets.randbelow(_SEED_RANGE)
-        if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < _SEED_RANGE:
-            raise ValueError(f"seed must be an integer in [0, {_SEED_RANGE}), got {seed!r}")
+            seed = secrets.randbelow(SEED_RANGE)
+        if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < SEED_RANGE:
+            raise ValueError(f"seed must be an integer in [0, {SEED_RANGE}), got {seed!r}")
         self.last_seed = int(seed)
+        if first_image or first_sample:
+            # A part of a larger request: its noise, drawn by the graph's own rule.
+            z = self.noise(images, num_samples, seed, first_image=first_image,
+                           first_sample=first_sample)
+            return self._complete(images, masks, z)
         with _graph_errors_as_value_errors():
             return self._sample_fn(tf.constant(images), tf.constant(masks),
                                    tf.constant(num_samples, tf.int32),
                                    tf.constant(int(seed), tf.int32)).numpy()
+
+    def _complete(self, images: np.ndarray, masks: np.ndarray, z: np.ndarray) -> np.ndarray:
+        with _graph_errors_as_value_errors():
+            return self._noise_fn(tf.constant(images), tf.constant(masks),
+                                  tf.constant(z)).numpy()
 
     def _check_size(self, images: np.ndarray, num_samples: int) -> None:
         b, h, w = images.shape[:3]
@@ -591,16 +461,18 @@ class Inpainter:
                 f"this call asks for {b} image(s) x {num_samples:,} samples x {h}x{w} = "
                 f"{pixels:,} completed pixels (about {pixels * 450 / 1e9:.1f} GB of working "
                 f"memory); the limit is {self.max_pixels:,} (Inpainter.max_pixels). Ask for "
-                "fewer samples per call (several calls with different seeds), or raise "
-                "inpainter.max_pixels if the machine has the memory")
+                "fewer samples per call (several calls with the same seed and first_sample "
+                "offsets), or raise inpainter.max_pixels if the machine has the memory")
 
-    def noise(self, images, num_samples: int, seed: int) -> np.ndarray:
-        """The z that ``sample(images, ..., num_samples, seed)`` uses: float32 [B, N, H, W, 1]."""
+    def noise(self, images, num_samples: int, seed: int, *, first_image: int = 0,
+              first_sample: int = 0) -> np.ndarray:
+        """The z that ``sample(images, ..., num_samples, seed, first_image=, first_sample=)``
+        uses: float32 ``[B, N, H, W, 1]``."""
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
         b, h, w = images.shape[:3]
-        return sample_noise(seed, b, num_samples, h, w).numpy()
+        return serving.noise(seed, b, num_samples, h, w, first_image, first_sample)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""SavedModel export for TF Serving (piigan_tf.export, export.py), at 32x32.
+"""SavedModel export for TF Serving (piigan_tf.serving, piigan_tf.export, export.py), at 32x32.
 
 The exported model is checked the ways a server uses it: loaded in a fresh
 process that imports only TensorFlow, and run by ``saved_model_cli`` (the
@@ -62,6 +62,15 @@ def inputs(workdir):
     masks[1, 10:26, 3:20] = 1
     np.save(workdir / "images.npy", images)
     np.save(workdir / "masks.npy", masks)
+    # The same as files, for the sample_bytes signature (masks white = hole).
+    pngs = [tf.io.encode_png(im).numpy() for im in images]
+    mask_pngs = [tf.io.encode_png((m > 0).astype(np.uint8) * 255).numpy() for m in masks]
+    for name, data in (("image0.png", pngs[0]), ("image1.png", pngs[1]),
+                       ("mask0.png", mask_pngs[0]), ("mask1.png", mask_pngs[1]),
+                       ("image0.jpg", tf.io.encode_jpeg(images[0], quality=90).numpy())):
+        (workdir / name).write_bytes(data)
+    np.save(workdir / "images_bytes.npy", np.array(pngs, dtype=object).astype(bytes))
+    np.save(workdir / "masks_bytes.npy", np.array(mask_pngs, dtype=object).astype(bytes))
     return images, masks
 
 
@@ -90,7 +99,7 @@ def test_next_version(tmp_path):
 def test_graph_has_only_core_ops(workdir):
     ops = graph_op_types(workdir / "export/piigan/1")
     assert not ops & PYTHON_OPS
-    assert {"StatelessRandomNormalV2", "Conv2D", "Assert"} <= ops
+    assert {"StatelessRandomNormalV2", "Conv2D", "Assert", "DecodeImage", "EncodePng"} <= ops
     # Every op is a registered core op (tensorflow_model_server has no custom ones).
     assert [op for op in ops if not hasattr(tf.raw_ops, op)] == []
 
@@ -141,6 +150,27 @@ for name, kw in bad.items():
                  for k, v in kw.items()}})
     except tf.errors.InvalidArgumentError as e:
         errors[name] = e.message
+# The encoded-image signature: PNG and JPEG files in, PNG files out.
+encoded = tf.saved_model.load(path).signatures["sample_bytes"]
+read = lambda name: open(work + "/" + name, "rb").read()
+for image_files, out_name in ((["image0.png", "image1.png"], "fresh_png.npy"),
+                              (["image0.jpg"], "fresh_jpg.npy")):
+    pngs = encoded(images_bytes=tf.constant([read(f) for f in image_files]),
+                   masks_bytes=tf.constant([read("mask0.png"), read("mask1.png")][:len(image_files)]),
+                   num_samples=tf.constant({n}), seed=tf.constant({seed}))["completions_bytes"]
+    assert pngs.dtype == tf.string and pngs.shape == (len(image_files), {n})
+    np.save(work + "/" + out_name,
+            np.stack([[tf.io.decode_png(p).numpy() for p in row] for row in pngs.numpy()]))
+bad_bytes = {{"not_an_image": ([b"GIF89a? no, just text"], [read("mask0.png")]),
+             "mask_size": ([read("image0.png")], [tf.io.encode_png(np.zeros((30, 36, 1), np.uint8)).numpy()]),
+             "image_sizes": ([read("image0.png"), tf.io.encode_png(images[0, :-1]).numpy()],
+                             [read("mask0.png")])}}
+for name, (ib, mb) in bad_bytes.items():
+    try:
+        encoded(images_bytes=tf.constant(ib), masks_bytes=tf.constant(mb),
+                num_samples=tf.constant(1), seed=tf.constant(0))
+    except tf.errors.InvalidArgumentError as e:
+        errors[name] = e.message
 print(json.dumps({{"modules": sorted(m for m in sys.modules if m.startswith(("piigan", "keras"))),
                   "errors": errors}}))
 """
@@ -161,22 +191,34 @@ def test_fresh_process_with_only_tensorflow(workdir, inputs, live):
     assert "masks must match the images in height and width" in errors["size"]
     assert "num_samples must be in 1..64" in errors["num_samples"]
     assert "seed must be a scalar" in errors["seeds"]
+    # Encoded images: a PNG gives the arrays' samples; a JPEG those of its decoded pixels.
+    np.testing.assert_array_equal(np.load(workdir / "fresh_png.npy"), live)
+    jpeg_pixels = tf.io.decode_jpeg((workdir / "image0.jpg").read_bytes()).numpy()
+    exported = Inpainter.from_saved_model(workdir / "export/piigan/1")
+    np.testing.assert_array_equal(np.load(workdir / "fresh_jpg.npy"),
+                                  exported.sample(jpeg_pixels, inputs[1][0], N, seed=SEED))
+    assert "images_bytes[0] is not a PNG or JPEG file (21 bytes)" in errors["not_an_image"]
+    assert "masks_bytes[0] is 30x36 (height x width) but the images are 30x37" in errors["mask_size"]
+    assert "images_bytes[1] is 29x37 (height x width) but images_bytes[0] is 30x37" \
+        in errors["image_sizes"]
 
 
-def run_saved_model_cli(workdir, out_name, env=None):
-    """``saved_model_cli run`` of serving_default on the saved inputs; returns the completions."""
+def run_saved_model_cli(workdir, out_name, env=None, signature="serving_default",
+                        inputs="images={work}/images.npy;masks={work}/masks.npy",
+                        output="completions"):
+    """``saved_model_cli run`` of a signature on the saved inputs; returns its output."""
     out = workdir / out_name
     cli = shutil.which("saved_model_cli")
     cli = [cli] if cli else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
     result = subprocess.run(
         [*cli, "run", "--dir", str(workdir / "export/piigan/1"),
-         "--tag_set", "serve", "--signature_def", "serving_default",
-         "--inputs", f"images={workdir / 'images.npy'};masks={workdir / 'masks.npy'}",
+         "--tag_set", "serve", "--signature_def", signature,
+         "--inputs", inputs.format(work=workdir),
          "--input_exprs", f"num_samples={N};seed={SEED}",
          "--outdir", str(out), "--overwrite"],
         capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    return np.load(out / "completions.npy")
+    return np.load(out / f"{output}.npy", allow_pickle=True)
 
 
 def test_saved_model_runs_on_tensorflows_own_cpu_kernels(workdir, inputs, live):
@@ -196,6 +238,36 @@ def test_saved_model_runs_on_tensorflows_own_cpu_kernels(workdir, inputs, live):
 def test_saved_model_cli_runs_signature(workdir, inputs, live):
     """saved_model_cli uses the TF1 session loader, as tensorflow_model_server does."""
     np.testing.assert_array_equal(run_saved_model_cli(workdir, "cli_out"), live)
+
+
+def test_saved_model_cli_runs_the_bytes_signature(workdir, inputs, live):
+    pngs = run_saved_model_cli(
+        workdir, "cli_bytes", signature="sample_bytes", output="completions_bytes",
+        inputs="images_bytes={work}/images_bytes.npy;masks_bytes={work}/masks_bytes.npy")
+    assert pngs.shape == (2, N)
+    np.testing.assert_array_equal(
+        np.stack([[tf.io.decode_png(p).numpy() for p in row] for row in pngs]), live)
+
+
+def test_same_seed_same_samples_alone_in_a_batch_for_any_n_and_signature(workdir, inputs, live):
+    """The noise rule: sample j of image i depends on (seed, i, j) only."""
+    images = np.concatenate([inputs[0], inputs[0][:1]])   # a batch of 3
+    masks = np.concatenate([inputs[1], inputs[1][:1]])
+    exported = Inpainter.from_saved_model(workdir / "export/piigan/1")
+    ten = exported.sample(images, masks, 10, seed=SEED)    # the SavedModel, N = 10
+    np.testing.assert_array_equal(ten[:2, :N], live)       # = checkpoint, batch of 2, N = 3
+    assert not np.array_equal(ten[2], ten[0])  # the same image at another index: other noise
+    alone = exported.sample(images[1], masks[1], N, seed=SEED, first_image=1)
+    np.testing.assert_array_equal(alone[0], live[1])       # an image alone, at its index
+    np.testing.assert_array_equal(
+        exported.sample(images[1:], masks[1:], 4, seed=SEED, first_image=1, first_sample=6),
+        ten[1:, 6:])
+    encoded = tf.saved_model.load(str(workdir / "export/piigan/1")).signatures["sample_bytes"]
+    pngs = encoded(images_bytes=tf.constant([(workdir / "image0.png").read_bytes()]),
+                   masks_bytes=tf.constant([(workdir / "mask0.png").read_bytes()]),
+                   num_samples=tf.constant(10), seed=tf.constant(SEED))["completions_bytes"]
+    np.testing.assert_array_equal(
+        np.stack([tf.io.decode_png(p).numpy() for p in pngs.numpy()[0]]), ten[0])
 
 
 def test_export_cli_without_checkpoint(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,430 @@
+"""The serving graph: everything the exported SavedModel runs, in core TensorFlow ops.
+
+:class:`InpaintingModule` holds the generator and three compiled functions,
+which are also the SavedModel's signatures (``piigan_tf.export`` writes them;
+``Inpainter.from_checkpoint`` runs the very same functions in process, which
+is why a checkpoint and its export give the same numbers):
+
+``serving_default``
+    inputs  ``images``      uint8 ``[batch, H, W, 3]`` RGB, any H and W
+            ``masks``       uint8 ``[batch, H, W, 1]`` (or ``[1, H, W, 1]`` for
+                            all images), non-zero = hole
+            ``num_samples`` int32 scalar, 1..``max_samples``
+            ``seed``        int32 scalar; ``>= 0`` reproducible, ``< 0`` random
+    output  ``completions`` uint8 ``[batch, num_samples, H, W, 3]``
+
+``sample_bytes`` (encoded images, TF Serving's convention for image models)
+    inputs  ``images_bytes`` string ``[batch]``: PNG or JPEG file bytes, all
+                             images of one size
+            ``masks_bytes``  string ``[batch]`` (or ``[1]`` for all images): PNG
+                             (or JPEG) of the image's size, white (> 127) = hole
+            ``num_samples``, ``seed`` as above
+    output  ``completions_bytes`` string ``[batch, num_samples]``: PNG bytes
+
+``complete_with_noise``
+    inputs  ``images``, ``masks`` as above, ``z`` float32 ``[batch, N, H, W, 1]``
+    output  ``completions`` uint8 ``[batch, N, H, W, 3]``
+
+**The noise rule** (one for the Python API, test.py, evaluate.py, the demo and
+every signature): sample ``j`` of image ``i`` gets::
+
+    z[i, j] = tf.random.stateless_normal([H, W, 1], seed=tf.random.fold_in([seed, i], j))
+
+(int32 seed, ``i`` the image's index in the request, ``j`` the sample's).
+It depends on nothing else: not on the batch size, on N, on the other
+images, or on how a request is split into calls (callers that split pass the
+offsets of their part, :func:`sample_noise`'s ``first_image`` /
+``first_sample``). So the first 3 samples of N = 10 are the samples of N = 3,
+and an image alone gets the samples it gets in a batch.
+
+The inputs are declared with unknown shape on purpose: TF Serving does not
+check request shapes against a signature, so the graph checks them itself
+(:func:`check_inputs`, :func:`decode_images`) and answers a malformed request
+with INVALID_ARGUMENT and a message saying what was expected. The scalars
+also accept ``[batch]`` vectors of one repeated value, which is what the REST
+"instances" format sends. There is no ``py_func``, so
+``tensorflow_model_server`` runs the model as is; :func:`graph_op_types`
+lists the ops for the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+#: Largest ``num_samples`` the exported signatures accept (bounds the batch the
+#: server allocates for one request).
+MAX_SAMPLES = 64
+#: Seeds are int32 in ``[0, SEED_RANGE)``.
+SEED_RANGE = 2**31 - 1
+
+#: Ops that call back into Python: a SavedModel holding one cannot be served.
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+
+
+# ------------------------------------------------------------------ noise
+def sample_noise(seed, batch, num_samples, height, width, first_image=0,
+                 first_sample=0) -> tf.Tensor:
+    """The noise a seed stands for: float32 ``[B, N, H, W, 1]``, standard normal.
+
+    ``z[b, n]`` is the noise of sample ``first_sample + n`` of image
+    ``first_image + b`` under the module's noise rule:
+    ``tf.random.stateless_normal([H, W, 1], seed=tf.random.fold_in([seed, i], j))``.
+    Runs in the exported graph and in Python alike (stateless ops only).
+    """
+    seed = tf.cast(seed, tf.int32)
+    batch, num_samples = tf.cast(batch, tf.int32), tf.cast(num_samples, tf.int32)
+    images = tf.range(batch, dtype=tf.int32) + tf.cast(first_image, tf.int32)
+    samples = tf.range(num_samples, dtype=tf.int32) + tf.cast(first_sample, tf.int32)
+    pairs = tf.stack([tf.repeat(images, num_samples), tf.tile(samples, [batch])], axis=1)
+    field = tf.cast(tf.stack([height, width, 1]), tf.int32)
+
+    def one(pair):
+        key = tf.random.fold_in(tf.stack([seed, pair[0]]), pair[1])
+        return tf.random.stateless_normal(field, seed=key)
+
+    z = tf.map_fn(one, pairs, fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
+    return tf.reshape(z, tf.concat([[batch, num_samples], field], 0))
+
+
+@tf.function(input_signature=[tf.TensorSpec([], tf.int32)] * 7)
+def _compiled_noise(seed, batch, num_samples, height, width, first_image, first_sample):
+    return sample_noise(seed, batch, num_samples, height, width, first_image, first_sample)
+
+
+def noise(seed: int, batch: int, num_samples: int, height: int, width: int,
+          first_image: int = 0, first_sample: int = 0):
+    """:func:`sample_noise` as a numpy array, compiled once (for host-side callers)."""
+    return _compiled_noise(*(tf.constant(int(v), tf.int32) for v in (
+        seed, batch, num_samples, height, width, first_image, first_sample))).numpy()
+
+
+# ------------------------------------------------------------ input checks
+def _shape4(x: tf.Tensor) -> tf.Tensor:
+    """``tf.shape(x)`` padded/truncated to 4 entries: safe to index at any rank."""
+    return tf.concat([tf.shape(x), tf.zeros([4], tf.int32)], axis=0)[:4]
+
+
+def check_inputs(images: tf.Tensor, masks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Validates uint8 images/masks inside the graph and gives them static ranks.
+
+    The serving signature declares its inputs with unknown shape, because
+    TF Serving does not check request shapes against a signature: a malformed
+    request would otherwise fail in some op deep inside the network. Here it
+    fails first, in an assertion whose message says what was expected.
+
+    Returns:
+        ``(images [B, H, W, 3], masks [B, H, W, 1])``; a mask batch of 1 is
+        broadcast to B.
+
+    Raises (when run):
+        tf.errors.InvalidArgumentError: wrong rank, channel count, empty
+        batch or image, or a mask whose size differs from its image.
+    """
+    img_shape, mask_shape = _shape4(images), _shape4(masks)
+    rank_ok = tf.debugging.Assert(
+        tf.logical_and(tf.equal(tf.rank(images), 4), tf.equal(img_shape[3], 3)),
+        ["images must be uint8 RGB of shape [batch, height, width, 3]; got shape",
+         tf.shape(images)], summarize=8, name="check_images_shape")
+    mask_ok = tf.debugging.Assert(
+        tf.logical_and(tf.equal(tf.rank(masks), 4), tf.equal(mask_shape[3], 1)),
+        ["masks must be uint8 of shape [batch, height, width, 1] (non-zero = hole); got shape",
+         tf.shape(masks)], summarize=8, name="check_masks_shape")
+    with tf.control_dependencies([rank_ok, mask_ok]):
+        nonempty = tf.debugging.Assert(
+            tf.reduce_all(img_shape[:3] > 0),
+            ["images must hold at least one image of at least 1x1 pixels; got shape",
+             tf.shape(images)], summarize=8, name="check_images_nonempty")
+        same_size = tf.debugging.Assert(
+            tf.logical_and(tf.reduce_all(tf.equal(img_shape[1:3], mask_shape[1:3])),
+                           tf.logical_or(tf.equal(mask_shape[0], img_shape[0]),
+                                         tf.equal(mask_shape[0], 1))),
+            ["masks must match the images in height and width (and be one per image, "
+             "or a single mask for all); images shape", tf.shape(images),
+             "masks shape", tf.shape(masks)], summarize=8, name="check_mask_matches_image")
+    with tf.control_dependencies([nonempty, same_size]):
+        images = tf.ensure_shape(tf.identity(images), [None, None, None, 3])
+        masks = tf.ensure_shape(tf.identity(masks), [None, None, None, 1])
+        masks = tf.broadcast_to(masks, tf.concat([tf.shape(images)[:3], [1]], 0))
+    return images, masks
+
+
+def scalar_input(x: tf.Tensor, name: str) -> tf.Tensor:
+    """A scalar from a scalar or from a batch of equal values.
+
+    TF Serving's REST "instances" format repeats every input per instance, so
+    ``num_samples`` and ``seed`` may arrive as ``[B]`` vectors; all entries
+    must then agree.
+    """
+    flat = tf.reshape(x, [-1])
+    ok = tf.debugging.Assert(
+        tf.logical_and(tf.size(flat) > 0, tf.reduce_all(tf.equal(flat, flat[:1]))),
+        [f"{name} must be a scalar (or the same value repeated per instance); got", x],
+        summarize=8, name=f"check_{name}")
+    with tf.control_dependencies([ok]):
+        return tf.identity(flat[0])
+
+
+def check_noise(z: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
+    """Validates explicit noise ``[B, N, H, W, 1]`` against ``images``."""
+    z_shape = tf.concat([tf.shape(z), tf.zeros([5], tf.int32)], axis=0)[:5]
+    img_shape = tf.shape(images)
+    ok = tf.debugging.Assert(
+        tf.logical_and(
+            tf.equal(tf.rank(z), 5),
+            tf.reduce_all(tf.equal(tf.gather(z_shape, [0, 2, 3, 4]),
+                                   tf.concat([img_shape[:3], [1]], 0)))),
+        ["z must be float32 [batch, num_samples, height, width, 1] matching the images; "
+         "images shape", img_shape, "z shape", tf.shape(z)], summarize=8, name="check_z_shape")
+    with tf.control_dependencies([ok]):
+        nonempty = tf.debugging.Assert(z_shape[1] > 0, ["z has no samples: shape", tf.shape(z)],
+                                       summarize=8, name="check_z_nonempty")
+    with tf.control_dependencies([nonempty]):
+        return tf.ensure_shape(tf.identity(z), [None, None, None, None, 1])
+
+
+def check_num_samples(num_samples: tf.Tensor, max_samples: int | None) -> tf.Tensor:
+    """``num_samples`` (a scalar, or repeated per instance) checked to be in
+    ``1..max_samples`` (no upper bound when ``max_samples`` is None)."""
+    n = scalar_input(num_samples, "num_samples")
+    if max_samples is None:
+        ok, text = n >= 1, "num_samples must be at least 1; got"
+    else:
+        ok, text = tf.logical_and(n >= 1, n <= max_samples), \
+            f"num_samples must be in 1..{max_samples}; got"
+    check = tf.debugging.Assert(ok, [text, n], summarize=8, name="check_num_samples")
+    with tf.control_dependencies([check]):
+        return tf.identity(n)
+
+
+# ------------------------------------------------------- encoded images
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _decode_one(data: tf.Tensor, index: tf.Tensor, name: str, channels: int) -> tf.Tensor:
+    """One PNG/JPEG string to uint8 ``[H, W, channels]``, with a readable error."""
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_SIGNATURE)
+    ok = tf.debugging.Assert(
+        tf.logical_or(is_png, tf.io.is_jpeg(data)),
+        [tf.strings.format(f"{name}[{{}}] is not a PNG or JPEG file ({{}} bytes); send the "
+                           "bytes of the image file itself (in a REST request base64-encoded, "
+                           "as the value of a b64 key)", [index, tf.strings.length(data)])],
+        name=f"check_{name}_format")
+    with tf.control_dependencies([ok]):
+        image = tf.io.decode_image(tf.identity(data), channels=channels, dtype=tf.uint8,
+                                   expand_animations=False)
+    return tf.ensure_shape(image, [None, None, channels])
+
+
+def _decode_all(strings: tf.Tensor, name: str, channels: int, hw: tf.Tensor | None
+                ) -> tf.Tensor:
+    flat = tf.reshape(strings, [-1])
+    size = tf.size(flat)
+    nonempty = tf.debugging.Assert(size > 0, [f"{name} holds no image"], name=f"check_{name}_empty")
+    with tf.control_dependencies([nonempty]):
+        flat = tf.identity(flat)
+    if hw is None:  # all must have the size of the first
+        hw = tf.shape(_decode_one(flat[0], tf.constant(0), name, channels))[:2]
+        what = f"{name}[0] is"
+    else:
+        what = "the images are"
+
+    def one(args):
+        data, index = args
+        image = _decode_one(data, index, name, channels)
+        same = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(tf.shape(image)[:2], hw)),
+            [tf.strings.format(f"{name}[{{}}] is {{}}x{{}} (height x width) but {what} "
+                               "{}x{}; all images of a request must have one size, and each "
+                               "mask the size of the images",
+                               [index, tf.shape(image)[0], tf.shape(image)[1], hw[0], hw[1]])],
+            name=f"check_{name}_size")
+        with tf.control_dependencies([same]):
+            return tf.identity(image)
+
+    return tf.map_fn(one, (flat, tf.range(size)),
+                     fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8))
+
+
+def decode_images(images_bytes: tf.Tensor) -> tf.Tensor:
+    """PNG/JPEG strings (a scalar or ``[B]``) to uint8 RGB ``[B, H, W, 3]``.
+
+    Raises (when run):
+        tf.errors.InvalidArgumentError: a string that is not a PNG or JPEG
+        file, or images of different sizes.
+    """
+    return _decode_all(images_bytes, "images_bytes", 3, None)
+
+
+def decode_masks(masks_bytes: tf.Tensor, image_hw: tf.Tensor) -> tf.Tensor:
+    """PNG (or JPEG) mask strings to uint8 ``[B, H, W, 1]`` in {0, 1}; grey > 127 = hole.
+
+    Colour masks are read as their grey level. Each must be ``image_hw`` in size.
+    """
+    masks = _decode_all(masks_bytes, "masks_bytes", 1, image_hw)
+    return tf.cast(masks > 127, tf.uint8)
+
+
+def encode_pngs(completions: tf.Tensor) -> tf.Tensor:
+    """uint8 ``[B, N, H, W, 3]`` to PNG strings ``[B, N]``."""
+    shape = tf.shape(completions)
+    flat = tf.reshape(completions, tf.concat([[-1], shape[2:]], 0))
+    pngs = tf.map_fn(tf.io.encode_png, flat, fn_output_signature=tf.TensorSpec([], tf.string))
+    return tf.reshape(pngs, shape[:2])
+
+
+# ------------------------------------------------------------- generator
+def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
+                        z: tf.Tensor) -> tf.Tensor:
+    """Runs the generator once on all ``B * N`` (image, noise) pairs.
+
+    Args:
+        generator: ``piigan_tf.networks.Generator``.
+        images: uint8 ``[B, H, W, 3]`` (checked with :func:`check_inputs`).
+        masks: uint8 ``[B, H, W, 1]``, non-zero = hole.
+        z: float32 ``[B, N, H, W, 1]``.
+
+    Returns:
+        uint8 ``[B, N, H, W, 3]``: generated pixels in the hole, the input
+        pixels (bit-identical) elsewhere.
+    """
+    shape = tf.shape(images)
+    b, h, w = shape[0], shape[1], shape[2]
+    n = tf.shape(z)[1]
+    hole = tf.not_equal(masks, 0)                                   # [B, H, W, 1]
+    # Pad to a multiple of 8 (bottom/right) by repeating the last row and
+    # column: works for any size (tf.pad's REFLECT needs size > pad) and gives
+    # attention plausible context. The padding is known (mask 0) and cropped.
+    hp, wp = (h + 7) // 8 * 8, (w + 7) // 8 * 8
+    rows = tf.minimum(tf.range(hp), h - 1)
+    cols = tf.minimum(tf.range(wp), w - 1)
+    x = tf.cast(images, tf.float32) / 127.5 - 1.0
+    x = tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+    m = tf.pad(tf.cast(hole, tf.float32), [[0, 0], [0, hp - h], [0, wp - w], [0, 0]])
+    z = tf.pad(tf.cast(z, tf.float32), [[0, 0], [0, 0], [0, hp - h], [0, wp - w], [0, 0]])
+    # Sample j of image i is row i * N + j of the batch.
+    x = tf.repeat(x, n, axis=0)
+    m = tf.repeat(m, n, axis=0)
+    z = tf.reshape(z, tf.stack([b * n, hp, wp, 1]))
+    _, refined = generator((x * (1.0 - m), m, z))
+    refined = tf.cast(refined, tf.float32)[:, :h, :w, :]
+    generated = tf.cast(tf.clip_by_value(tf.round((refined + 1.0) * 127.5), 0.0, 255.0),
+                        tf.uint8)
+    generated = tf.reshape(generated, tf.stack([b, n, h, w, 3]))
+    # Compose in uint8 so known pixels are the input bytes, not a float round trip.
+    return tf.where(hole[:, None], generated, images[:, None])
+
+
+# ---------------------------------------------------------------- module
+_IMAGES = tf.TensorSpec(None, tf.uint8, name="images")
+_MASKS = tf.TensorSpec(None, tf.uint8, name="masks")
+_NUM_SAMPLES = tf.TensorSpec(None, tf.int32, name="num_samples")
+_SEED = tf.TensorSpec(None, tf.int32, name="seed")
+
+
+class _Untracked:
+    """Holds an object without making it a SavedModel dependency."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class InpaintingModule(tf.Module):
+    """The exported computation: the generator plus pre/post-processing.
+
+    ``sample``, ``sample_bytes`` and ``complete_with_noise`` are compiled once
+    for all input shapes (``tf.function`` with unknown-shape signatures).
+    ``Inpainter.from_checkpoint`` runs these same functions, so live and
+    exported models give identical numbers.
+
+    Args:
+        generator: a built ``piigan_tf.networks.Generator``.
+        max_samples: largest ``num_samples`` a request may ask for (None: no
+            cap, for in-process use where ``Inpainter.max_pixels`` bounds a call).
+    """
+
+    def __init__(self, generator, max_samples: int | None = MAX_SAMPLES):
+        super().__init__(name="piigan_inpainting")
+        # Track the tf.Variables behind the generator's Keras variables, not the
+        # Keras model: a Keras 3 variable exports as a *copy* of its tf.Variable,
+        # so the session-based loaders (tensorflow_model_server, saved_model_cli)
+        # would restore the copy while the functions read the original, never
+        # initialised ("Could not find variable", keras-team/keras#20095).
+        # Keras's ExportArchive tracks the captured tf.Variables the same way.
+        self._holder = _Untracked(generator)
+        self.generator_variables = [v.value for v in generator.weights]
+        self.max_samples = None if max_samples is None else int(max_samples)
+        # The compiled functions are kept out of the module's attributes: the
+        # SavedModel holds them as its signatures only (tf.saved_model.save
+        # would otherwise trace every tf.function attribute once more).
+        self._compiled = _Untracked({
+            "sample": tf.function(self._sample, input_signature=[
+                _IMAGES, _MASKS, _NUM_SAMPLES, _SEED]),
+            "sample_bytes": tf.function(self._sample_bytes, input_signature=[
+                tf.TensorSpec(None, tf.string, name="images_bytes"),
+                tf.TensorSpec(None, tf.string, name="masks_bytes"), _NUM_SAMPLES, _SEED]),
+            "complete_with_noise": tf.function(self._complete_with_noise, input_signature=[
+                _IMAGES, _MASKS, tf.TensorSpec(None, tf.float32, name="z")]),
+        })
+
+    @property
+    def generator(self):
+        return self._holder.value
+
+    def sample(self, images, masks, num_samples, seed) -> dict:
+        """``{"completions": uint8 [B, N, H, W, 3]}``; see the module docstring."""
+        return self._compiled.value["sample"](images, masks, num_samples, seed)
+
+    def sample_bytes(self, images_bytes, masks_bytes, num_samples, seed) -> dict:
+        """``{"completions_bytes": PNG strings [B, N]}`` from PNG/JPEG strings."""
+        return self._compiled.value["sample_bytes"](images_bytes, masks_bytes, num_samples, seed)
+
+    def complete_with_noise(self, images, masks, z) -> dict:
+        """Completions for explicit noise z ``[B, N, H, W, 1]``: ``{"completions": ...}``."""
+        return self._compiled.value["complete_with_noise"](images, masks, z)
+
+    def signatures(self) -> dict:
+        """The SavedModel signatures: ``serving_default``, ``sample_bytes``, ``complete_with_noise``."""
+        return {name: self._compiled.value[key].get_concrete_function()
+                for name, key in (("serving_default", "sample"), ("sample_bytes", "sample_bytes"),
+                                  ("complete_with_noise", "complete_with_noise"))}
+
+    def _completions(self, images, masks, num_samples, seed):
+        images, masks = check_inputs(images, masks)
+        n = check_num_samples(num_samples, self.max_samples)
+        seed = scalar_input(seed, "seed")
+        # seed < 0: a fresh seed per request (RandomUniformInt is a core op).
+        seed = tf.where(seed < 0, tf.random.uniform([], 0, SEED_RANGE, dtype=tf.int32), seed)
+        shape = tf.shape(images)
+        z = sample_noise(seed, shape[0], n, shape[1], shape[2])
+        return complete_with_noise(self.generator, images, masks, z)
+
+    def _sample(self, images, masks, num_samples, seed):
+        return {"completions": self._completions(images, masks, num_samples, seed)}
+
+    def _sample_bytes(self, images_bytes, masks_bytes, num_samples, seed):
+        images = decode_images(images_bytes)
+        masks = decode_masks(masks_bytes, tf.shape(images)[1:3])
+        completions = self._completions(images, masks, num_samples, seed)
+        return {"completions_bytes": encode_pngs(completions)}
+
+    def _complete_with_noise(self, images, masks, z):
+        images, masks = check_inputs(images, masks)
+        z = check_noise(z, images)
+        return {"completions": complete_with_noise(self.generator, images, masks, z)}
+
+
+def graph_op_types(saved_model_dir: str | os.PathLike) -> set[str]:
+    """All op types in a SavedModel: its graphs and every function they call."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    ops: set[str] = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops

@@ -84,6 +84,25 @@ def test_seed_reproduces_and_explicit_z_matches(inpainter):
     np.testing.assert_array_equal(b, inpainter.sample(images, masks, N, seed=inpainter.last_seed))
 
 
+def test_noise_of_a_sample_depends_on_seed_image_index_and_sample_index_only(inpainter):
+    images, masks = random_inputs(batch=3)
+    ten = inpainter.sample(images, masks, 10, seed=4)
+    np.testing.assert_array_equal(inpainter.sample(images[:1], masks[:1], 3, seed=4)[0], ten[0, :3])
+    for i in range(3):  # an image alone, at its index in the request
+        np.testing.assert_array_equal(
+            inpainter.sample(images[i], masks[i], 10, seed=4, first_image=i)[0], ten[i])
+    part = inpainter.sample(images[1:], masks[1:], 4, seed=4, first_image=1, first_sample=6)
+    np.testing.assert_array_equal(part, ten[1:, 6:])
+    # The rule as documented, written out.
+    z = inpainter.noise(images, 10, 4)
+    np.testing.assert_array_equal(
+        z[2, 7], tf.random.stateless_normal([30, 37, 1], seed=tf.random.fold_in([4, 2], 7)))
+    np.testing.assert_array_equal(inpainter.noise(images[2:], 3, 4, first_image=2, first_sample=5),
+                                  z[2:, 5:8])
+    with pytest.raises(ValueError, match="first_image"):
+        inpainter.sample(images, masks, 2, seed=0, first_image=-1)
+
+
 def test_one_batched_pass_per_call(inpainter, monkeypatch):
     """All B * N samples go through the generator in a single call."""
     images, masks = random_inputs()
@@ -99,6 +118,12 @@ def test_one_batched_pass_per_call(inpainter, monkeypatch):
     fn = inpainter.module._sample  # the uncompiled function, run eagerly to count calls
     fn(tf.constant(images), tf.constant(masks), tf.constant(5), tf.constant(1))
     assert calls == [2 * 5]
+    # An odd batch above 1 runs as the next even one (oneDNN rounds odd batches
+    # differently); its samples are those of any other call.
+    out = fn(tf.constant(images[:1]), tf.constant(masks[:1]), tf.constant(3), tf.constant(1))
+    one = fn(tf.constant(images[:1]), tf.constant(masks[:1]), tf.constant(1), tf.constant(1))
+    assert calls[1:] == [4, 1] and out["completions"].shape[:2] == (1, 3)
+    np.testing.assert_array_equal(out["completions"][:, :1], one["completions"])
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (7, 13), (8, 8), (33, 17), (40, 64)])
@@ -324,6 +349,33 @@ def test_cli_splits_an_oversized_request_into_calls(checkpoints, tmp_path, monke
     stems = sorted({n.split("_sample")[0] for n in names})
     assert len(stems) == 2
     assert names == sorted(f"{s}_sample{j:02d}.png" for s in stems for j in range(12))
+    # Split or not, the same samples.
+    monkeypatch.setattr(Inpainter, "max_pixels", 2**23)
+    args[args.index(str(tmp_path / "s"))] = str(tmp_path / "whole")
+    assert load_cli().main(args) == 0 and calls[6:] == [(2, 12)]
+    for name in names:
+        np.testing.assert_array_equal(read_png(tmp_path / "s" / name),
+                                      read_png(tmp_path / "whole" / name), err_msg=name)
+
+
+def test_cli_seed_gives_the_same_samples_for_any_batch_size(checkpoints, tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "in").mkdir()
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"in/im{i}.png"), rng.integers(0, 256, (24, 20, 3), np.uint8))
+    outputs = {}
+    for batch_size in (1, 4):
+        out = tmp_path / f"b{batch_size}"
+        assert load_cli().main(["--image", str(tmp_path / "in"), "--num_samples", "3",
+                                "--seed", "9", "--mask_type", "free_form", "--batch_size",
+                                str(batch_size), "--checkpoint_dir", str(checkpoints / "sample"),
+                                "--output", "", "--output_dir", str(out), "--no_progress"]) == 0
+        outputs[batch_size] = {p.name: read_png(p) for p in sorted(out.glob("*.png"))}
+    assert len(outputs[1]) == 5 * 4 and outputs[1].keys() == outputs[4].keys()
+    for name, image in outputs[1].items():
+        np.testing.assert_array_equal(image, outputs[4][name], err_msg=name)
 
 
 def test_cli_refuses_a_grid_too_large_to_build_and_names_the_fix(checkpoints, capsys):

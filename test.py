@@ -130,12 +130,13 @@ def load_images(args, config) -> list[tuple[str, "np.ndarray"]]:  # noqa: F821
 
 
 def make_masks(args, images, config, seed: int) -> list:
-    """One uint8 [H, W, 1] mask (255 = hole) per image."""
+    """One uint8 [H, W, 1] mask (255 = hole) per image: --mask, else image ``i`` gets
+    ``image_mask(--mask_type, [seed, i], ...)``."""
     import numpy as np
-    from piigan_tf.data import load_mask_file, make_mask
-    from piigan_tf.inference import center_box_mask
+    from piigan_tf.data import image_mask, load_mask_file
 
     box_hw = config.box_hw if config else (64, 64)
+    delta = (config.MAX_DELTA_HEIGHT, config.MAX_DELTA_WIDTH) if config else (8, 8)
     masks = []
     for i, (_, image) in enumerate(images):
         hw = image.shape[:2]
@@ -145,15 +146,8 @@ def make_masks(args, images, config, seed: int) -> list:
             except (ValueError, OSError) as e:
                 raise UsageError(f"--mask {args.mask}: {e}") from None
             masks.append((mask > 0.5).astype(np.uint8) * 255)
-        elif args.mask_type == "center":
-            masks.append(center_box_mask(hw, box_hw))
         else:
-            bh, bw = min(box_hw[0], hw[0]), min(box_hw[1], hw[1])
-            delta = (config.MAX_DELTA_HEIGHT, config.MAX_DELTA_WIDTH) if config else (8, 8)
-            delta = (min(delta[0], bh - 1), min(delta[1], bw - 1))
-            mask, _ = make_mask([seed, i], hw, (bh, bw), delta, (0, 0),
-                                args.mask_type)
-            masks.append((mask.numpy() > 0.5).astype(np.uint8) * 255)
+            masks.append(image_mask(args.mask_type, [seed, i], hw, box_hw, delta))
     return masks
 
 
@@ -265,12 +259,14 @@ def run(args) -> int:
     bar = tqdm(total=len(images) * args.num_samples, unit="sample", desc="sampling",
                disable=args.no_progress or len(calls) < 2)
     try:
-        for k, (start, stop, first, count) in enumerate(calls):
+        for start, stop, first, count in calls:
             batch = np.stack([im for _, im in images[start:stop]])
             batch_masks = np.stack(masks[start:stop])
             try:
-                samples = inpainter.sample(batch, batch_masks, count,
-                                           seed=(seed + k) % (2**31 - 1))
+                # The offsets make each call's samples its part of the whole
+                # request's: the same for any --batch_size or split.
+                samples = inpainter.sample(batch, batch_masks, count, seed=seed,
+                                           first_image=start, first_sample=first)
             except (ValueError, tf.errors.InvalidArgumentError) as e:
                 raise UsageError(getattr(e, "message", str(e))) from None
             except tf.errors.ResourceExhaustedError:

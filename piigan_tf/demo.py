@@ -179,7 +179,7 @@ def hole_mask(source: str, image_hw, painted: np.ndarray | None, config, seed: i
     proportion (``HEIGHT / IMG_SHAPES[0]``, the same box as ``test.py`` on an
     image of the training size): ``centre box`` is the reference's centre hole,
     ``random box`` and ``free-form`` are drawn with the seed, as ``test.py``
-    draws them (``make_mask([seed, 0], ...)``).
+    draws them for the first image (``image_mask(kind, [seed, 0], ...)``).
     """
     h, w = (int(v) for v in image_hw)
     if source == "painted":
@@ -187,23 +187,17 @@ def hole_mask(source: str, image_hw, painted: np.ndarray | None, config, seed: i
         return (mask.astype(np.uint8) * 255)[:, :, None]
     if source not in HOLE_SOURCES:
         raise DemoError(f"unknown hole {source!r}; choose from {', '.join(HOLE_SOURCES)}")
-    from piigan_tf.inference import center_box_mask
+    from piigan_tf.data import image_mask
 
     train_hw, train_box = training_hw(config)
     bh = min(h, max(1, round(h * train_box[0] / train_hw[0])))
     bw = min(w, max(1, round(w * train_box[1] / train_hw[1])))
-    if source == "centre box":
-        return center_box_mask((h, w), (bh, bw))
-    from piigan_tf.data import make_mask
-
     delta = (config.MAX_DELTA_HEIGHT, config.MAX_DELTA_WIDTH) if config else (8, 8)
-    delta = (max(0, min(delta[0], bh - 1)), max(0, min(delta[1], bw - 1)))
-    kind = "random_box" if source == "random box" else "free_form"
+    kind = {"centre box": "center", "random box": "random_box"}.get(source, "free_form")
     try:
-        mask, _ = make_mask([seed, 0], (h, w), (bh, bw), delta, (0, 0), kind)
+        return image_mask(kind, [seed, 0], (h, w), (bh, bw), delta)
     except ValueError as e:
         raise DemoError(f"cannot draw a {source} hole in a {w}×{h} image: {e}") from None
-    return (mask.numpy() > 0.5).astype(np.uint8) * 255
 
 
 def resolve_seed(seed: Any) -> int:

@@ -256,16 +256,12 @@ def make_eval_masks(num: int, img_hw: Sequence[int], box_hw: Sequence[int], mask
         uint8 ``[num, H, W, 1]``, 1 = hole.
     """
     from piigan_tf.data import load_mask_file, make_mask
-    from piigan_tf.inference import center_box_mask
 
     if mask_files:
         loaded = [load_mask_file(f, img_hw) for f in mask_files]
         return np.stack([(loaded[i % len(loaded)] > 0.5).astype(np.uint8) for i in range(num)])
     if mask_type not in EVAL_MASK_TYPES:
         raise ValueError(f"mask_type must be one of {EVAL_MASK_TYPES}, got {mask_type!r}")
-    if mask_type == "center":
-        mask = (center_box_mask(img_hw, box_hw) > 0).astype(np.uint8)
-        return np.repeat(mask[np.newaxis], num, axis=0)
     masks = [make_mask([seed, 2 * i], img_hw, box_hw, max_delta_hw, margins_hw, mask_type)[0]
              for i in range(num)]
     return np.stack([(m.numpy() > 0.5).astype(np.uint8) for m in masks])
@@ -389,9 +385,10 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
         masks: ``[B, H, W, 1]``, non-zero = hole.
         names: Per-image names for the per-image table (default ``"0"``, ``"1"``, …).
         num_samples: PiiGAN completions per image (N).
-        seed: Noise seed: image ``i``'s noise is
-            ``tf.random.stateless_normal([N, H, W, 1], seed=[seed, 2 i + 1])``,
-            independent of ``batch_size`` and of the other images.
+        seed: Noise seed, under the rule of ``Inpainter.sample`` with image
+            ``i`` at index ``i`` of the request: the samples of image ``i`` are
+            those of ``inpainter.sample(images, masks, N, seed)``, independent of
+            ``batch_size``, and its first k are those of N = k.
         batch_size: Images per generator pass (each brings N rows).
         baselines: Keys of :data:`BASELINES` to run.
         perceptual: Try LPIPS and FID (skipped, with a note, when the
@@ -452,11 +449,9 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
             batch, batch_masks = images[start:stop], masks[start:stop]
             completions = {}
             if inpainter is not None:
-                z = np.stack([tf.random.stateless_normal([num_samples, height, width, 1],
-                                                         seed=[seed, 2 * i + 1]).numpy()
-                              for i in range(start, stop)])
                 t0 = time.perf_counter()
-                completions[MODEL_KEY] = inpainter.sample(batch, batch_masks, z=z)
+                completions[MODEL_KEY] = inpainter.sample(batch, batch_masks, num_samples,
+                                                          seed=seed, first_image=start)
                 timings[MODEL_KEY] += time.perf_counter() - t0
             for key in baselines:
                 t0 = time.perf_counter()

@@ -1,0 +1,67 @@
+"""Package layout: import cycles between piigan_tf's modules (read with ast, no imports run)."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "piigan_tf"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, modules: set[str], top_level: bool = False) -> set[str]:
+    """The piigan_tf modules a file imports: at module level, or at any depth
+    (function-level imports too)."""
+    found = set()
+    tree = ast.parse(path.read_text())
+    for node in (tree.body if top_level else ast.walk(tree)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        found.update(n for n in names if n in modules)
+    return found
+
+
+def import_graph(top_level: bool = False) -> dict[str, set[str]]:
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {m: imports(p, set(files), top_level) - {m} for m, p in files.items()}
+    # A package's __init__ is imported with any of its modules: not an edge back.
+    return {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in graph.items()}
+
+
+def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m, stack):
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                cycles.append(stack[stack.index(d):] + [d])
+            elif d not in state:
+                visit(d, stack + [d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    return cycles
+
+
+def test_no_import_cycle_at_module_level():
+    assert cycles_in(import_graph(top_level=True)) == []
+
+
+def test_the_serving_graph_sits_below_the_sampling_api_and_the_export():
+    graph = import_graph()  # function-level imports included
+    assert graph["piigan_tf.serving"] == set()  # needs nothing of ours
+    assert "piigan_tf.serving" in graph["piigan_tf.inference"]
+    assert "piigan_tf.export" not in graph["piigan_tf.inference"]
+    assert {"piigan_tf.serving", "piigan_tf.inference"} <= graph["piigan_tf.export"]
+    no_export = [c for c in cycles_in(graph) if {"piigan_tf.serving", "piigan_tf.export"} & set(c)]
+    assert no_export == []

@@ -4,7 +4,8 @@ Examples:
     python export.py                                   # latest checkpoint -> export/piigan/<next>/
     python export.py --checkpoint_dir checkpoints/celeba --export_dir /models/piigan
 
-The version folder holds everything the C++ server needs (uint8 in, uint8 out,
+The version folder holds everything the C++ server needs (uint8 arrays in and out,
+or PNG/JPEG files in and PNG files out with the sample_bytes signature;
 pre/post-processing in the graph, core ops only). Serve it with
     tensorflow_model_server --rest_api_port=8501 --model_name=piigan \\
         --model_base_path=$PWD/export/piigan

@@ -413,7 +413,7 @@ class Inpainter:
             log.info("mask has no hole: returning the images unchanged")
         if z is not None:
             if seed is not None or first_image or first_sample:
-                raise ValueError("pass either seed (and offsets) or z, not both")
+                raise ValueError("pass either seed or z, not both (z replaces the seed and its offsets)")
             z = np.asarray(z, np.float32)
             if z.ndim == 4:
                 z = z[..., None]

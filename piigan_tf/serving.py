@@ -30,7 +30,8 @@ every signature): sample ``j`` of image ``i`` gets::
 
     z[i, j] = tf.random.stateless_normal([H, W, 1], seed=tf.random.fold_in([seed, i], j))
 
-(int32 seed, ``i`` the image's index in the request, ``j`` the sample's).
+(int32 seed, ``i`` the image's index in the request, ``j`` the sample's;
+both ops use Philox, which is what ``auto_select`` picks on CPUs and GPUs).
 It depends on nothing else: not on the batch size, on N, on the other
 images, or on how a request is split into calls (callers that split pass the
 offsets of their part, :func:`sample_noise`'s ``first_image`` /
@@ -82,8 +83,9 @@ def sample_noise(seed, batch, num_samples, height, width, first_image=0,
     field = tf.cast(tf.stack([height, width, 1]), tf.int32)
 
     def one(pair):
-        key = tf.random.fold_in(tf.stack([seed, pair[0]]), pair[1])
-        return tf.random.stateless_normal(field, seed=key)
+        # Philox named, not "auto_select": the same numbers on every device.
+        key = tf.random.fold_in(tf.stack([seed, pair[0]]), pair[1], alg="philox")
+        return tf.random.stateless_normal(field, seed=key, alg="philox")
 
     z = tf.map_fn(one, pairs, fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
     return tf.reshape(z, tf.concat([[batch, num_samples], field], 0))

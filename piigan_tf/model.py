@@ -62,8 +62,9 @@ class PiiGAN(keras.Model):
     a leading dimension of ``d_steps + 1`` batches (``[K, B, H, W, 3]`` etc.;
     see ``piigan_tf.data.build_dataset(group=...)``). The last batch feeds
     the generator step. Optional keys ``"z"`` ([K, B, H, W, 1]), ``"alpha"``
-    ([K, B]) and ``"eps"`` ([B, h*w]) supply the noise; without them it is
-    drawn from the model's own seeded generator.
+    ([K, B, 2]: the local and the global penalty's interpolation weights) and
+    ``"eps"`` ([B, h*w]) supply the noise; without them it is drawn from the
+    model's own seeded generator.
 
     Calling the model, ``model((images, masks))`` or
     ``model((images, masks, z))``, returns the completed images (refined
@@ -205,7 +206,12 @@ class PiiGAN(keras.Model):
         return incomplete, coarse, refined, completed
 
     def critic_step(self, images, masks, boxes, z, alpha):
-        """One WGAN-GP step of both critics on one batch. Returns the loss terms."""
+        """One WGAN-GP step of both critics on one batch. Returns the loss terms.
+
+        ``alpha`` [B, 2] holds each sample's interpolation weight for the local
+        (``[:, 0]``) and the global (``[:, 1]``) gradient penalty: two draws,
+        as the reference calls ``random_interpolates`` once per critic.
+        """
         bh, bw = self.box_hw
         # The generator is not trained here, so run it outside the tape.
         _, _, _, completed = self._complete(images, masks, z)
@@ -220,9 +226,10 @@ class PiiGAN(keras.Model):
             _, d_local = L.wgan_losses(local[:n], local[n:])
             _, d_global = L.wgan_losses(glob[:n], glob[n:])
             gp_local = L.gradient_penalty(
-                self.local_critic, L.random_interpolates(real_box, fake_box, alpha), mask_box)
+                self.local_critic, L.random_interpolates(real_box, fake_box, alpha[:, 0]),
+                mask_box)
             gp_global = L.gradient_penalty(
-                self.global_critic, L.random_interpolates(images, completed, alpha), masks)
+                self.global_critic, L.random_interpolates(images, completed, alpha[:, 1]), masks)
             gp = self.loss_weights_.wgan_gp_lambda * (gp_local + gp_global)
             d_wgan = d_global + d_local
             d_loss = d_wgan + gp
@@ -279,10 +286,10 @@ class PiiGAN(keras.Model):
         return terms
 
     def draw_noise(self, images_shape):
-        """Noise for one iteration: z [K,B,H,W,1], alpha [K,B], eps [B, h*w]."""
+        """Noise for one iteration: z [K,B,H,W,1], alpha [K,B,2], eps [B, h*w]."""
         k, b, h, w = images_shape[0], images_shape[1], images_shape[2], images_shape[3]
         z = keras.random.normal([k, b, h, w, 1], seed=self.seed_generator)
-        alpha = keras.random.uniform([k, b], seed=self.seed_generator)
+        alpha = keras.random.uniform([k, b, 2], seed=self.seed_generator)
         eps = keras.random.normal([b, self.box_hw[0] * self.box_hw[1]], seed=self.seed_generator)
         return z, alpha, eps
 

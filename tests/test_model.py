@@ -28,7 +28,7 @@ def make_data(seed, k=D_STEPS + 1, noise=True):
 
     images [k, B, 32, 32, 3] in [-1, 1]; boxes int32 [k, B, 4] (top, left, 16, 16);
     masks [k, B, 32, 32, 1], the box shrunk by 0..2 pixels per side (1 = hole);
-    with ``noise``: z [k, B, 32, 32, 1], alpha [k, B], eps [B, 16*16].
+    with ``noise``: z [k, B, 32, 32, 1], alpha [k, B, 2], eps [B, 16*16].
     """
     rng = np.random.default_rng(seed)
     h, w = IMG_HW
@@ -45,7 +45,7 @@ def make_data(seed, k=D_STEPS + 1, noise=True):
     data = {"images": images, "masks": masks, "boxes": boxes}
     if noise:
         data["z"] = rng.normal(size=(k, BATCH, h, w, 1)).astype(np.float32)
-        data["alpha"] = rng.uniform(size=(k, BATCH)).astype(np.float32)
+        data["alpha"] = rng.uniform(size=(k, BATCH, 2)).astype(np.float32)
         data["eps"] = rng.normal(size=(BATCH, bh * bw)).astype(np.float32)
     return {key: tf.constant(v) for key, v in data.items()}
 
@@ -183,6 +183,40 @@ def test_explicit_noise_gives_identical_steps(gan, first_step):
         assert not math.isclose(out3[k], out1[k], rel_tol=1e-4), k
 
 
+def test_local_and_global_penalties_draw_their_own_alpha(gan):
+    """alpha[:, 0] interpolates the local penalty, alpha[:, 1] the global one
+    (the reference calls random_interpolates once per critic)."""
+    model, _ = gan
+    data = make_data(5)
+    images, masks, boxes, z = (data[k][0] for k in ("images", "masks", "boxes", "z"))
+    start = snapshot(model)
+
+    def penalties(alpha):
+        restore(model, start)
+        out = model.critic_step(images, masks, boxes, z, tf.constant(alpha, tf.float32))
+        return float(out["gp_local"]), float(out["gp_global"])
+
+    a = np.array([[0.1, 0.9], [0.8, 0.3]], np.float32)
+    local, glob = penalties(a)
+    # Changing only the global column leaves the local penalty as it was, and back.
+    b = a.copy()
+    b[:, 1] = [0.5, 0.6]
+    local_b, glob_b = penalties(b)
+    assert math.isclose(local_b, local, rel_tol=1e-6) and not math.isclose(glob_b, glob, rel_tol=1e-3)
+    c = a.copy()
+    c[:, 0] = [0.5, 0.6]
+    local_c, glob_c = penalties(c)
+    assert math.isclose(glob_c, glob, rel_tol=1e-6) and not math.isclose(local_c, local, rel_tol=1e-3)
+    # Each matches the penalty computed directly with its own column.
+    bh, bw = BOX_HW
+    restore(model, start)
+    _, _, _, completed = model._complete(images, masks, z)
+    want_global = L.gradient_penalty(model.global_critic,
+                                     L.random_interpolates(images, completed, a[:, 1]), masks)
+    assert math.isclose(glob, float(want_global), rel_tol=1e-4)
+    restore(model, start)
+
+
 def test_train_step_rejects_wrong_number_of_batches(gan):
     model, _ = gan
     with pytest.raises(ValueError, match="d_steps"):
@@ -215,7 +249,7 @@ def test_model_seed_drives_the_noise():
     def noise(seed):
         model = PiiGAN(img_hw=IMG_HW, box_hw=BOX_HW, seed=seed)  # no build needed
         z, alpha, eps = model.draw_noise(shape)
-        assert z.shape == (2, BATCH, *IMG_HW, 1) and alpha.shape == (2, BATCH)
+        assert z.shape == (2, BATCH, *IMG_HW, 1) and alpha.shape == (2, BATCH, 2)
         assert eps.shape == (BATCH, BOX_HW[0] * BOX_HW[1])
         alpha = alpha.numpy()
         assert alpha.min() >= 0.0 and alpha.max() < 1.0

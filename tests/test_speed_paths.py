@@ -320,7 +320,7 @@ def test_training_noise_is_a_function_of_seed_and_index():
     a = training_noise(tf.constant(5, tf.int64), 3, 2, (16, 16), (8, 8), seed=1)
     b = training_noise(tf.constant(5, tf.int64), 3, 2, (16, 16), (8, 8), seed=1)
     c = training_noise(tf.constant(6, tf.int64), 3, 2, (16, 16), (8, 8), seed=1)
-    assert a["z"].shape == (3, 2, 16, 16, 1) and a["alpha"].shape == (3, 2)
+    assert a["z"].shape == (3, 2, 16, 16, 1) and a["alpha"].shape == (3, 2, 2)
     assert a["eps"].shape == (2, 64)
     for k in a:
         np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
@@ -342,9 +342,9 @@ def test_added_noise_resumes_exactly():
 def test_batch_major_round_trip():
     element = {"images": _rand((6, 4, 8, 8, 3), 1), "masks": _rand((6, 4, 8, 8, 1), 2),
                "boxes": tf.zeros([6, 4, 4], tf.int32), "z": _rand((6, 4, 8, 8, 1), 3),
-               "alpha": _rand((6, 4), 4), "eps": _rand((4, 16), 5)}
+               "alpha": _rand((6, 4, 2), 4), "eps": _rand((4, 16), 5)}
     major = to_batch_major(element)
-    assert major["images"].shape == (4, 6, 8, 8, 3) and major["alpha"].shape == (4, 6)
+    assert major["images"].shape == (4, 6, 8, 8, 3) and major["alpha"].shape == (4, 6, 2)
     assert major["eps"].shape == (4, 16)
     back = from_batch_major(major)
     for k in element:

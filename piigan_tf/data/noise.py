@@ -31,7 +31,8 @@ def training_noise(index, group: int, batch: int, img_hw: Sequence[int],
         seed: the run's SEED.
 
     Returns:
-        ``{"z": float32 [K, B, H, W, 1] ~ N(0, 1), "alpha": float32 [K, B] ~ U(0, 1),
+        ``{"z": float32 [K, B, H, W, 1] ~ N(0, 1), "alpha": float32 [K, B, 2] ~ U(0, 1)
+        (local and global penalty),
         "eps": float32 [B, h*w] ~ N(0, 1)}`` (see ``PiiGAN.train_step``).
     """
     key = tf.random.fold_in(tf.constant([seed, _NOISE_STREAM], tf.int64), index)
@@ -40,7 +41,7 @@ def training_noise(index, group: int, batch: int, img_hw: Sequence[int],
     bh, bw = (int(v) for v in box_hw)
     return {
         "z": tf.random.stateless_normal([group, batch, h, w, 1], kz),
-        "alpha": tf.random.stateless_uniform([group, batch], ka),
+        "alpha": tf.random.stateless_uniform([group, batch, 2], ka),
         "eps": tf.random.stateless_normal([batch, bh * bw], ke),
     }
 

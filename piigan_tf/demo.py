@@ -236,11 +236,13 @@ class Outputs:
 
 
 def _write_png(path: Path, image: np.ndarray) -> str:
-    import cv2
+    """:func:`piigan_tf.utils.write_png`, its failure shown in the page."""
+    from piigan_tf.utils import write_png
 
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
-        raise DemoError(f"cannot write {path}")
-    return str(path)
+    try:
+        return str(write_png(path, np.ascontiguousarray(image)))
+    except OSError as e:
+        raise DemoError(str(e)) from None
 
 
 def complete(inpainter, image: np.ndarray, painted: np.ndarray | None, hole: str,

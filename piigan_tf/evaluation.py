@@ -609,7 +609,12 @@ def write_report(result: EvaluationResult, output_dir: str | os.PathLike,
 
     Returns:
         ``{kind: path}`` for the files written.
+
+    Raises:
+        OSError: naming the file that cannot be written.
     """
+    from piigan_tf.utils import write_png
+
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "results.md", "json": out / "metrics.json",
@@ -629,8 +634,7 @@ def write_report(result: EvaluationResult, output_dir: str | os.PathLike,
             writer.writerow([row["image"], row["method"],
                              *(f"{row[k]:.6g}" if k in row else "" for k in keys)])
     plot_metrics(result, paths["chart"])
-    grid = example_grid(result, grid_samples)
-    _write_png(paths["grid"], grid)
+    write_png(paths["grid"], example_grid(result, grid_samples))
     return paths
 
 
@@ -669,13 +673,12 @@ def plot_metrics(result: EvaluationResult, path: str | os.PathLike) -> None:
 def example_grid(result: EvaluationResult, max_samples: int = 6, pad: int = 2) -> np.ndarray:
     """uint8 grid, one row per example image: truth | input (hole white) | baselines | samples.
 
-    A header strip names the columns.
+    A title strip names the columns (:func:`piigan_tf.utils.grid`).
     """
-    import cv2
+    from piigan_tf.utils import grid
 
     ex = result.examples
     images, masks = ex["images"], ex["masks"]
-    h, w = images.shape[1:3]
     columns = [("truth", images), ("input", np.where(masks > 0, np.uint8(255), images))]
     for method in result.methods:
         if method != MODEL_KEY:
@@ -685,21 +688,5 @@ def example_grid(result: EvaluationResult, max_samples: int = 6, pad: int = 2) -
         samples = ex["completions"][MODEL_KEY]
         for j in range(min(max_samples, samples.shape[1])):
             columns.append((f"sample {j + 1}", samples[:, j]))
-    header_h = 14
-    width = len(columns) * (w + pad) - pad
-    grid = np.full([header_h + len(images) * (h + pad) - pad, width, 3], 255, np.uint8)
-    for c, (title, cells) in enumerate(columns):
-        x = c * (w + pad)
-        cv2.putText(grid, title, (x + 2, header_h - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-        for r, cell in enumerate(cells):
-            y = header_h + r * (h + pad)
-            grid[y:y + h, x:x + w] = cell
-    return grid
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    import cv2
-
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
-        raise OSError(f"cannot write {path}")
+    rows = [[cells[r] for _, cells in columns] for r in range(len(images))]
+    return grid(rows, pad, titles=[title for title, _ in columns])

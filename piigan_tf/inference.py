@@ -93,7 +93,7 @@ def _as_batch(images: Any, masks: Any) -> tuple[np.ndarray, np.ndarray]:
         else:
             raise ValueError(f"images must be uint8 in 0..255; got {images.dtype}"
                              + (" (float images: convert with np.uint8(np.rint(x)) from "
-                                "0..255, or to_uint8 from [-1, 1])"
+                                "0..255, or np.uint8(np.rint((x + 1) * 127.5)) from [-1, 1])"
                                 if np.issubdtype(images.dtype, np.floating) else ""))
     if min(images.shape[:3]) == 0:
         raise ValueError(f"images is empty: shape {images.shape}")

@@ -371,12 +371,139 @@ def checkpoint_step(source: str) -> int | None:
         return int(match.group(1)) if match else None
 
 
+def check_eval_inputs(images, masks, num_samples: int = 1, batch_size: int = 1,
+                      baselines: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Checks :func:`evaluate`'s arguments; returns uint8 images and 0/1 uint8 masks.
+
+    Raises:
+        ValueError: saying what is expected.
+    """
+    images = np.asarray(images, np.uint8)
+    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+        raise ValueError(f"images must be uint8 [B, H, W, 3] with B >= 1; got shape {images.shape}")
+    if np.shape(masks)[:3] != images.shape[:3]:
+        raise ValueError(f"need one mask [H, W, 1] per image: images {images.shape}, "
+                         f"masks {np.shape(masks)}")
+    masks = M.hole_pixels(masks, images.shape).astype(np.uint8)
+    if num_samples < 1 or batch_size < 1:
+        raise ValueError(f"num_samples and batch_size must be >= 1, got {num_samples}, {batch_size}")
+    for key in baselines:
+        if key not in BASELINES:
+            raise ValueError(f"unknown baseline {key!r}; valid options are {tuple(BASELINES)}")
+    return images, masks
+
+
+def perceptual_networks(perceptual: bool = True, networks: tuple | None = None):
+    """The LPIPS and FID networks of a run: ``(lpips, inception, notes)``.
+
+    ``networks`` if given, else the ImageNet ones when ``perceptual``; either
+    is None (with a note saying why) when they are off or cannot be loaded.
+    """
+    if perceptual and networks is not None:
+        return (*networks, [])
+    if not perceptual:
+        return None, None, ["LPIPS/FID skipped: disabled (--no_perceptual)."]
+    lpips, inception, reason = M.load_perceptual_networks()
+    if not reason:
+        return lpips, inception, []
+    log.warning("LPIPS/FID skipped: %s", reason)
+    return lpips, inception, [f"LPIPS/FID skipped: {reason}."]
+
+
+def complete_batch(inpainter, images: np.ndarray, masks: np.ndarray, num_samples: int,
+                   seed: int, first_image: int = 0, baselines: Sequence[str] = tuple(BASELINES)
+                   ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every method's completions of one batch of images.
+
+    Args:
+        inpainter: An ``Inpainter``, or None for the baselines only.
+        images: uint8 ``[B, H, W, 3]``; masks ``[B, H, W, 1]``, non-zero = hole.
+        num_samples, seed: PiiGAN's N and noise seed.
+        first_image: Index of ``images[0]`` in the whole evaluation (the
+            noise of image ``i`` depends on its index, not on the batching).
+        baselines: Keys of :data:`BASELINES`.
+
+    Returns:
+        ``(completions, seconds)``: method key → uint8 ``[B, N, H, W, 3]``
+        (N = 1 for a baseline), in report order (PiiGAN first); and method
+        key → seconds spent completing.
+    """
+    completions, seconds = {}, {}
+    if inpainter is not None:
+        t0 = time.perf_counter()
+        completions[MODEL_KEY] = inpainter.sample(images, masks, num_samples, seed=seed,
+                                                  first_image=first_image)
+        seconds[MODEL_KEY] = time.perf_counter() - t0
+    for key in baselines:
+        t0 = time.perf_counter()
+        completions[key] = inpaint_opencv(images, masks, key)[:, np.newaxis]
+        seconds[key] = time.perf_counter() - t0
+    return completions, seconds
+
+
+def score_batch(images: np.ndarray, masks: np.ndarray, completions: dict[str, np.ndarray],
+                names: Sequence[str], lpips: M.LPIPSDistance | None = None
+                ) -> tuple[list[dict[str, Any]], list[float]]:
+    """Scores one batch's completions (:func:`score_completions`) against the truth.
+
+    Returns:
+        ``(rows, truth_tv)``: one row per image and method (image-major,
+        methods in ``completions`` order), ``{"image", "method", metric: value}``;
+        and the hole TV of each ground-truth image.
+    """
+    rows, truth_tv = [], []
+    for b, (truth, mask) in enumerate(zip(images, masks)):
+        truth_features = lpips.embed(truth[np.newaxis]) if lpips is not None else None
+        truth_tv.append(float(M.total_variation(truth, mask)))
+        for method, samples in completions.items():
+            scores = score_completions(truth, samples[b], mask, lpips, truth_features)
+            rows.append({"image": names[b], "method": method, **scores})
+    return rows, truth_tv
+
+
+def mean_scores(per_image: Sequence[dict[str, Any]], methods: Sequence[str]
+                ) -> dict[str, dict[str, float]]:
+    """Method key → metric key → mean over that method's rows (NaNs left out)."""
+    means = {}
+    for method in methods:
+        rows = [r for r in per_image if r["method"] == method]
+        keys = [k for k in rows[0] if k not in ("image", "method")]
+        means[method] = {k: _nanmean([r[k] for r in rows]) for k in keys}
+    return means
+
+
+def fid_scores(inception, images: np.ndarray, first_samples: dict[str, np.ndarray]
+               ) -> tuple[dict[str, float], list[str]]:
+    """FID of each method's first samples ``[B, H, W, 3]`` against ``images``.
+
+    Returns:
+        ``(fids, notes)``: method key → FID (empty below 2 images), and notes
+        on what the number of images allows.
+    """
+    num = len(images)
+    if num < 2:
+        return {}, ["FID skipped: it needs at least 2 images."]
+    truth_features = inception(images)
+    fids = {method: M.fid(truth_features, inception(samples))
+            for method, samples in first_samples.items()}
+    notes = []
+    if num < 2048:
+        notes.append(f"FID on {num} images: below the 2,048 feature dimensions, so the "
+                     "covariances are singular and FID is biased upwards; compare only "
+                     "runs with the same number of images.")
+    return fids, notes
+
+
 def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[str] | None = None,
              num_samples: int = 10, seed: int = 0, batch_size: int = 4,
              baselines: Sequence[str] = tuple(BASELINES), perceptual: bool = True,
              networks: tuple | None = None, num_examples: int = 4,
              progress: bool = True) -> EvaluationResult:
     """Completes and scores ``images`` with PiiGAN and the baselines.
+
+    The steps, each usable on its own: :func:`check_eval_inputs`,
+    :func:`perceptual_networks`, then per batch :func:`complete_batch` and
+    :func:`score_batch`, then :func:`mean_scores` and :func:`fid_scores`.
 
     Args:
         inpainter: A :class:`piigan_tf.inference.Inpainter`, or None to
@@ -402,37 +529,14 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     Returns:
         An :class:`EvaluationResult`.
     """
-    import tensorflow as tf
     from tqdm.auto import tqdm
 
-    images = np.asarray(images, np.uint8)
-    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
-        raise ValueError(f"images must be uint8 [B, H, W, 3] with B >= 1; got shape {images.shape}")
-    if np.shape(masks)[:3] != images.shape[:3]:
-        raise ValueError(f"need one mask [H, W, 1] per image: images {images.shape}, "
-                         f"masks {np.shape(masks)}")
-    masks = M.hole_pixels(masks, images.shape).astype(np.uint8)
-    if num_samples < 1 or batch_size < 1:
-        raise ValueError(f"num_samples and batch_size must be >= 1, got {num_samples}, {batch_size}")
-    for key in baselines:
-        if key not in BASELINES:
-            raise ValueError(f"unknown baseline {key!r}; valid options are {tuple(BASELINES)}")
+    images, masks = check_eval_inputs(images, masks, num_samples, batch_size, baselines)
     names = [str(i) for i in range(len(images))] if names is None else list(names)
     num, height, width = images.shape[:3]
-
     methods = ([MODEL_KEY] if inpainter is not None else []) + list(baselines)
     labels = {MODEL_KEY: f"PiiGAN (N={num_samples})", **{k: v[0] for k, v in BASELINES.items()}}
-    notes: list[str] = []
-    lpips = inception = None
-    if perceptual and networks is not None:
-        lpips, inception = networks
-    elif perceptual:
-        lpips, inception, reason = M.load_perceptual_networks()
-        if reason:
-            log.warning("LPIPS/FID skipped: %s", reason)
-            notes.append(f"LPIPS/FID skipped: {reason}.")
-    else:
-        notes.append("LPIPS/FID skipped: disabled (--no_perceptual).")
+    lpips, inception, notes = perceptual_networks(perceptual, networks)
 
     per_image: list[dict[str, Any]] = []
     truth_tv: list[float] = []
@@ -441,54 +545,33 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     num_examples = min(num_examples, num)
     examples = {"images": images[:num_examples], "masks": masks[:num_examples],
                 "names": names[:num_examples], "completions": {m: [] for m in methods}}
-
     bar = tqdm(total=num, unit="img", desc="evaluating", disable=not progress)
     try:
         for start in range(0, num, batch_size):
             stop = min(num, start + batch_size)
-            batch, batch_masks = images[start:stop], masks[start:stop]
-            completions = {}
-            if inpainter is not None:
-                t0 = time.perf_counter()
-                completions[MODEL_KEY] = inpainter.sample(batch, batch_masks, num_samples,
-                                                          seed=seed, first_image=start)
-                timings[MODEL_KEY] += time.perf_counter() - t0
-            for key in baselines:
-                t0 = time.perf_counter()
-                completions[key] = inpaint_opencv(batch, batch_masks, key)[:, np.newaxis]
-                timings[key] += time.perf_counter() - t0
-            for b in range(stop - start):
-                i = start + b
-                truth_features = lpips.embed(batch[b][np.newaxis]) if lpips is not None else None
-                truth_tv.append(float(M.total_variation(batch[b], batch_masks[b])))
-                for method in methods:
-                    samples = completions[method][b]
-                    scores = score_completions(batch[b], samples, batch_masks[b], lpips, truth_features)
-                    per_image.append({"image": names[i], "method": method, **scores})
-                    first_samples[method].append(samples[0])
-                    if i < num_examples:
-                        examples["completions"][method].append(samples)
+            completions, seconds = complete_batch(inpainter, images[start:stop],
+                                                  masks[start:stop], num_samples, seed, start,
+                                                  baselines)
+            rows, tv = score_batch(images[start:stop], masks[start:stop], completions,
+                                   names[start:stop], lpips)
+            per_image += rows
+            truth_tv += tv
+            for method, completed in completions.items():  # [b, N, H, W, 3]
+                timings[method] += seconds[method]
+                first_samples[method] += list(completed[:, 0])
+                examples["completions"][method] += list(completed[:max(0, num_examples - start)])
             bar.update(stop - start)
     finally:
         bar.close()
     examples["completions"] = {m: np.stack(v) for m, v in examples["completions"].items() if v}
 
-    means: dict[str, dict[str, float]] = {}
-    for method in methods:
-        rows = [r for r in per_image if r["method"] == method]
-        keys = [k for k in rows[0] if k not in ("image", "method")]
-        means[method] = {k: _nanmean([r[k] for r in rows]) for k in keys}
+    means = mean_scores(per_image, methods)
     if inception is not None:
-        if num < 2:
-            notes.append("FID skipped: it needs at least 2 images.")
-        else:
-            truth_features = inception(images)
-            for method in methods:
-                means[method]["fid"] = M.fid(truth_features, inception(np.stack(first_samples[method])))
-            if num < 2048:
-                notes.append(f"FID on {num} images: below the 2,048 feature dimensions, so the "
-                             "covariances are singular and FID is biased upwards; compare only "
-                             "runs with the same number of images.")
+        fids, fid_notes = fid_scores(inception, images,
+                                     {m: np.stack(v) for m, v in first_samples.items()})
+        for method, value in fids.items():
+            means[method]["fid"] = value
+        notes += fid_notes
 
     source = getattr(inpainter, "source", None) if inpainter is not None else None
     settings = {

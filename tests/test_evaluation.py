@@ -191,6 +191,58 @@ def test_evaluate_is_reproducible_and_independent_of_batch_size(inpainter, image
     assert any("disabled" in note for note in a.notes)
 
 
+# ---------------------------------------------------------- evaluate's steps
+def test_complete_batch_is_its_part_of_the_whole_request(inpainter):
+    images = np.stack([smooth_image(i, HW) for i in range(3)])
+    masks = E.make_eval_masks(3, HW, (16, 16), "box", seed=1)
+    completions, seconds = E.complete_batch(inpainter, images[1:], masks[1:], 2, seed=6,
+                                            first_image=1)
+    assert list(completions) == list(seconds) == ["piigan", "telea", "navier_stokes"]
+    # Images 1 and 2 as a batch of their own get the noise of their index in the whole request.
+    np.testing.assert_array_equal(completions["piigan"],
+                                  inpainter.sample(images, masks, 2, seed=6)[1:])
+    np.testing.assert_array_equal(completions["telea"][:, 0],
+                                  E.inpaint_opencv(images[1:], masks[1:], "telea"))
+    assert completions["navier_stokes"].shape == (2, 1, 32, 32, 3)
+    baselines_only, _ = E.complete_batch(None, images, masks, 2, seed=6, baselines=["telea"])
+    assert list(baselines_only) == ["telea"]
+
+
+def test_score_batch_and_mean_scores_by_hand():
+    truth = np.stack([smooth_image(i, HW) for i in range(2)])
+    masks = E.make_eval_masks(2, HW, (16, 16), "center")
+    hole = masks[..., 0] > 0
+    black = np.where(masks[:, None] > 0, np.uint8(0), truth[:, None])  # [2, 1, H, W, 3]
+    completions = {"perfect": np.stack([truth, truth], axis=1), "black": black}
+    rows, truth_tv = E.score_batch(truth, masks, completions, ["a", "b"])
+    assert [(r["image"], r["method"]) for r in rows] == [
+        ("a", "perfect"), ("a", "black"), ("b", "perfect"), ("b", "black")]
+    assert rows[0]["psnr_hole"] == E.PSNR_CAP_DB and rows[0]["l1_hole"] == 0.0
+    for i in range(2):  # a black hole is off by the truth's own values there
+        assert rows[2 * i + 1]["l1_hole"] == pytest.approx(truth[i][hole[i]].mean() / 255)
+    assert truth_tv == [pytest.approx(float(E.M.total_variation(t, m)))
+                        for t, m in zip(truth, masks)]
+
+    means = E.mean_scores(rows, ["black", "perfect"])
+    assert list(means) == ["black", "perfect"]
+    assert means["black"]["l1_hole"] == pytest.approx(
+        (truth[0][hole[0]].mean() + truth[1][hole[1]].mean()) / 2 / 255)
+    # An empty hole's NaN is left out of the mean, not propagated.
+    made_up = [{"image": "a", "method": "m", "x": 1.0}, {"image": "b", "method": "m", "x": np.nan},
+               {"image": "c", "method": "m", "x": 4.0}]
+    assert E.mean_scores(made_up, ["m"]) == {"m": {"x": 2.5}}
+
+
+def test_fid_scores_need_two_images():
+    features = lambda x: np.asarray(x, np.float64).reshape(len(x), -1)[:, :4]  # noqa: E731
+    images = np.stack([smooth_image(i, HW) for i in range(3)])
+    fids, notes = E.fid_scores(features, images[:1], {"m": images[:1]})
+    assert fids == {} and notes == ["FID skipped: it needs at least 2 images."]
+    fids, notes = E.fid_scores(features, images, {"same": images, "other": images[::-1] // 2})
+    assert fids["same"] == pytest.approx(0.0, abs=1e-6) and fids["other"] > 1.0
+    assert "FID on 3 images" in notes[0]
+
+
 def test_missing_imagenet_weights_skip_lpips_and_fid(monkeypatch):
     monkeypatch.setattr(E.M, "load_perceptual_networks",
                         lambda weights="imagenet": (None, None, "no internet (test)"))

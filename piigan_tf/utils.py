@@ -115,7 +115,7 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         written = cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1]))
     except (OSError, cv2.error) as e:  # a file in the way of the folder; no writer for the suffix
-        reason = e.strerror if isinstance(e, OSError) else str(e).strip().splitlines()[-1]
+        reason = e.strerror if isinstance(e, OSError) else getattr(e, "err", None) or str(e)
         raise OSError(f"cannot write {path}: {reason}") from None
     if not written:
         raise OSError(f"cannot write {path}")

@@ -129,6 +129,12 @@ def _check_num_samples(num_samples: Any) -> int:
     return int(num_samples)
 
 
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < SEED_RANGE:
+        raise ValueError(f"seed must be an integer in [0, {SEED_RANGE}), got {seed!r}")
+    return int(seed)
+
+
 # ------------------------------------------------------------ helpers
 #: Datasets of aligned faces: their models get the bundled face as example.
 FACE_DATASETS = ("celeba", "celebahq")
@@ -308,6 +314,7 @@ class Inpainter:
         self.source = source
         self.module = module
         self.last_seed: int | None = None
+        self._offsets_fn = None  # compiled on first use by attention_offsets
 
     @classmethod
     def from_checkpoint(cls, checkpoint_dir: str | os.PathLike | None = None,
@@ -435,9 +442,7 @@ class Inpainter:
         self._check_size(images, num_samples)
         if seed is None:
             seed = secrets.randbelow(SEED_RANGE)
-        if isinstance(seed, bool) or int(seed) != seed or not 0 <= seed < SEED_RANGE:
-            raise ValueError(f"seed must be an integer in [0, {SEED_RANGE}), got {seed!r}")
-        self.last_seed = int(seed)
+        self.last_seed = _check_seed(seed)
         if first_image or first_sample:
             # A part of a larger request: its noise, drawn by the graph's own rule.
             z = self.noise(images, num_samples, seed, first_image=first_image,
@@ -473,6 +478,55 @@ class Inpainter:
             images = images[None]
         b, h, w = images.shape[:3]
         return serving.noise(seed, b, num_samples, h, w, first_image, first_sample)
+
+    def attention_offsets(self, images, masks, seed: int, *, first_image: int = 0
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Sample 0 of each image, and where its contextual attention copied from.
+
+        The generator's attention layer fills the hole's features with soft
+        copies of known patches; the offsets are the (dy, dx) of the patch
+        each position took the most from. Colour them with
+        :func:`piigan_tf.utils.flow_to_image` (``test.py --show_flow`` does).
+
+        Args:
+            images, masks: As for :meth:`sample`.
+            seed, first_image: As for :meth:`sample`: the sample is sample 0
+                of ``sample(images, masks, N, seed, first_image=first_image)``.
+
+        Returns:
+            ``(samples, offsets)``: uint8 ``[B, H, W, 3]``, and int32
+            ``[B, ceil(H / 8), ceil(W / 8), 2]``: one (dy, dx) per 8 x 8 cell
+            of the image (padded to a multiple of 8), counted in cells; 0 where
+            a known patch matched itself.
+
+        Raises:
+            ValueError: malformed inputs or seed, a request over
+                ``max_pixels``, or an Inpainter without the generator (loaded
+                from a SavedModel, whose signatures return completions only).
+        """
+        generator = getattr(self.module, "generator", None)
+        if generator is None:
+            raise ValueError("attention offsets need the generator itself: load the model with "
+                             "Inpainter.from_checkpoint (an exported SavedModel returns "
+                             "completions only)")
+        images, masks = _as_batch(images, masks)
+        self._check_size(images, 1)
+        z = self.noise(images, 1, _check_seed(seed), first_image=first_image)
+        if self._offsets_fn is None:
+            # Compiled as the sampling functions are, so the sample's pixels
+            # are theirs (eager kernels round differently now and then).
+            def offsets_fn(images, masks, z):
+                images, masks = serving.check_inputs(images, masks)
+                return serving.complete_with_noise(generator, images, masks, z,
+                                                   return_offsets=True)
+
+            spec = tf.TensorSpec(None, tf.uint8)
+            self._offsets_fn = tf.function(offsets_fn, input_signature=[
+                spec, spec, tf.TensorSpec(None, tf.float32)])
+        with _graph_errors_as_value_errors():
+            samples, offsets = self._offsets_fn(tf.constant(images), tf.constant(masks),
+                                                tf.constant(z))
+        return samples.numpy()[:, 0], offsets.numpy()[:, 0]
 
 
 @contextlib.contextmanager

@@ -279,7 +279,7 @@ def encode_pngs(completions: tf.Tensor) -> tf.Tensor:
 
 # ------------------------------------------------------------- generator
 def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
-                        z: tf.Tensor) -> tf.Tensor:
+                        z: tf.Tensor, return_offsets: bool = False):
     """Runs the generator once on all ``B * N`` (image, noise) pairs.
 
     Args:
@@ -287,10 +287,15 @@ def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
         images: uint8 ``[B, H, W, 3]`` (checked with :func:`check_inputs`).
         masks: uint8 ``[B, H, W, 1]``, non-zero = hole.
         z: float32 ``[B, N, H, W, 1]``.
+        return_offsets: Also return the contextual attention's offsets (for
+            visualisation; the exported signatures do not ask for them).
 
     Returns:
         uint8 ``[B, N, H, W, 3]``: generated pixels in the hole, the input
-        pixels (bit-identical) elsewhere.
+        pixels (bit-identical) elsewhere. With ``return_offsets``, the pair
+        ``(completions, offsets)``, offsets int32 ``[B, N, Hp / 8, Wp / 8, 2]``
+        on the image padded to ``Hp x Wp`` (multiples of 8): one (dy, dx) per
+        8 x 8 cell, in cells (see ``Generator``).
     """
     shape = tf.shape(images)
     b, h, w = shape[0], shape[1], shape[2]
@@ -318,13 +323,20 @@ def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
     extra = tf.where(rows > 1, rows % 2, 0)
     padded = tf.concat([tf.range(rows), tf.fill([extra], rows - 1)], axis=0)
     x, m, z = (tf.gather(t, padded) for t in (x, m, z))
-    _, refined = generator((x * (1.0 - m), m, z))
+    if return_offsets:
+        _, refined, offsets = generator((x * (1.0 - m), m, z), return_offsets=True)
+    else:
+        _, refined = generator((x * (1.0 - m), m, z))
     refined = tf.cast(refined, tf.float32)[:rows, :h, :w, :]
     generated = tf.cast(tf.clip_by_value(tf.round((refined + 1.0) * 127.5), 0.0, 255.0),
                         tf.uint8)
     generated = tf.reshape(generated, tf.stack([b, n, h, w, 3]))
     # Compose in uint8 so known pixels are the input bytes, not a float round trip.
-    return tf.where(hole[:, None], generated, images[:, None])
+    completions = tf.where(hole[:, None], generated, images[:, None])
+    if not return_offsets:
+        return completions
+    offsets = tf.reshape(offsets[:rows], tf.concat([tf.stack([b, n]), tf.shape(offsets)[1:]], 0))
+    return completions, offsets
 
 
 # ---------------------------------------------------------------- module

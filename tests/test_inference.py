@@ -307,6 +307,32 @@ def test_cli_image_mask_and_output_dir(checkpoints, tmp_path, capsys):
     assert read_png(tmp_path / "grid.png").shape == (37, 4 * 53 + 3 * 2, 3)
 
 
+def hole_in_the_middle(hw=(64, 80)):
+    mask = np.zeros((*hw, 1), np.uint8)
+    mask[hw[0] // 2 - 12:hw[0] // 2 + 12, hw[1] // 2 - 12:hw[1] // 2 + 12] = 255
+    return mask
+
+
+def test_attention_offsets_point_away_from_the_hole_only(inpainter):
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (2, 64, 80, 3), dtype=np.uint8)
+    masks = hole_in_the_middle()[None]  # one for both
+    samples, offsets = inpainter.attention_offsets(images, masks, seed=3, first_image=1)
+    assert offsets.shape == (2, 8, 10, 2) and offsets.dtype == np.int32  # one per 8x8 cell
+    # The sample the offsets belong to is sample 0 of the same request.
+    np.testing.assert_array_equal(
+        samples, inpainter.sample(images, masks, 2, seed=3, first_image=1)[:, 0])
+    # A known patch away from the hole matches itself best (Cauchy-Schwarz);
+    # a hole position may not copy from the hole, so it points elsewhere.
+    assert (offsets[:, 0, 0] == 0).all() and (offsets[:, -1, -1] == 0).all()
+    assert (np.abs(offsets[:, 4, 5]).sum(-1) > 0).all()
+    _, odd = inpainter.attention_offsets(images[:1, :30, :37], masks[:, :30, :37], seed=3)
+    assert odd.shape == (1, 4, 5, 2)  # the image padded to 32 x 40
+    saved_model_like = Inpainter(inpainter._sample_fn, inpainter._noise_fn)  # no generator
+    with pytest.raises(ValueError, match="from_checkpoint"):
+        saved_model_like.attention_offsets(images, masks, seed=3)
+
+
 def test_cli_plan_splits_calls_under_max_pixels():
     cli = load_cli()
     images = [(f"a{i}", np.zeros((16, 16, 3), np.uint8)) for i in range(5)]

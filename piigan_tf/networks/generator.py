@@ -114,8 +114,12 @@ class Generator(keras.Model):
         z: float [B, H, W, 1] noise; only its values inside the hole are used.
 
     Returns ``(coarse, refined)`` = (x1, x2), each [B, H, W, 3] in [-1, 1].
-    The attention offsets of the last call are kept in ``self.last_offsets``
-    when ``return_offsets`` is passed to ``call``.
+    ``generator(inputs, return_offsets=True)`` returns ``(coarse, refined,
+    offsets)``: the contextual attention's offsets, int32 [B, H/8, W/8, 2],
+    the (dy, dx) of the background patch each position copied the most from,
+    counted in cells of the attention grid (8 pixels). They are for
+    visualisation (``piigan_tf.utils.flow_to_image``,
+    ``Inpainter.attention_offsets``) and are not part of the exported outputs.
     """
 
     def __init__(self, cnum: int = 32, name: str = "inpaint_net", **kwargs):

@@ -333,24 +333,56 @@ def test_attention_offsets_point_away_from_the_hole_only(inpainter):
         saved_model_like.attention_offsets(images, masks, seed=3)
 
 
-def test_cli_plan_splits_calls_under_max_pixels():
+def test_cli_show_flow_writes_the_offsets_of_each_first_sample(checkpoints, tmp_path, capsys):
+    import cv2
+
+    rng = np.random.default_rng(5)
+    cv2.imwrite(str(tmp_path / "photo.png"), rng.integers(0, 256, (64, 80, 3), dtype=np.uint8))
+    cv2.imwrite(str(tmp_path / "mask.png"), hole_in_the_middle())
+    rc = load_cli().main([
+        "--image", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"),
+        "--num_samples", "2", "--seed", "7", "--zoom", "2", "--show_flow",
+        "--checkpoint_dir", str(checkpoints / "sample"), "--output", str(tmp_path / "grid.png"),
+        "--output_dir", str(tmp_path / "s")])
+    assert rc == 0 and f"{tmp_path / 'grid_flow.png'}" in capsys.readouterr().out
+    flow_grid = read_png(tmp_path / "grid_flow.png")
+    assert flow_grid.shape == (2 * 64, 2 * 2 * 80 + 2, 3)  # first sample | offsets, zoomed
+    sample, flow = flow_grid[:, :160], flow_grid[:, 162:]
+    np.testing.assert_array_equal(sample[::2, ::2], read_png(tmp_path / "s/photo_sample00.png"))
+    np.testing.assert_array_equal(flow[::2, ::2], read_png(tmp_path / "s/photo_flow.png"))
+    flow = flow[::2, ::2]
+    assert len(np.unique(flow.reshape(-1, 3), axis=0)) > 2  # several directions, not one colour
+    assert (flow[:8, :8] == 0).all() and (flow[-8:, -8:] == 0).all()  # corners: no offset, black
+    assert flow[28:36, 36:44].max() > 0  # the hole's centre copies from elsewhere: coloured
+
+
+def test_cli_show_flow_needs_the_generator(tmp_path, capsys, monkeypatch):
     cli = load_cli()
+    monkeypatch.setattr(cli, "load_inpainter", lambda args: Inpainter(None, None))
+    assert cli.main(["--show_flow", "--saved_model", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--show_flow needs the generator's weights" in err and "Traceback" not in err
+
+
+def test_cli_plan_splits_calls_under_max_pixels():
+    from piigan_tf.sampling import RequestError, plan_calls  # test.py's planning
+
     images = [(f"a{i}", np.zeros((16, 16, 3), np.uint8)) for i in range(5)]
     images.append(("big", np.zeros((32, 16, 3), np.uint8)))
     # Everything fits: one call per run of equal-sized images, all samples.
-    assert cli.plan_calls(images, 4, 3, 10**6) == [(0, 4, 0, 3), (4, 5, 0, 3), (5, 6, 0, 3)]
+    assert plan_calls(images, 4, 3, 10**6) == [(0, 4, 0, 3), (4, 5, 0, 3), (5, 6, 0, 3)]
     # 8 samples of 16x16 per call: 2 images of 3 samples a call, then 4 of the big one.
-    assert cli.plan_calls(images, 4, 3, 8 * 256) == [
+    assert plan_calls(images, 4, 3, 8 * 256) == [
         (0, 2, 0, 3), (2, 4, 0, 3), (4, 5, 0, 3), (5, 6, 0, 3)]
     # Fewer per call than asked: by samples, every index covered once, in order.
-    calls = cli.plan_calls(images, 4, 10, 4 * 256)
+    calls = plan_calls(images, 4, 10, 4 * 256)
     for i in range(5):
         mine = [(first, count) for start, stop, first, count in calls if start == i]
         assert [f for f, _ in mine] == [0, 4, 8] and sum(c for _, c in mine) == 10
     assert [(f, c) for s, _, f, c in calls if s == 5] == [(i, 2) for i in range(0, 10, 2)]
     assert all(stop - start == 1 for start, stop, first, count in calls)
-    with pytest.raises(cli.UsageError, match="--size"):
-        cli.plan_calls(images, 4, 1, 255)
+    with pytest.raises(RequestError, match="--size"):
+        plan_calls(images, 4, 1, 255)
 
 
 def test_cli_splits_an_oversized_request_into_calls(checkpoints, tmp_path, monkeypatch):

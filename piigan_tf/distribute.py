@@ -1,4 +1,4 @@
-"""Multi-device training and mixed precision: strategies, dtype policies, batch layout.
+"""Multi-device training and mixed precision: strategies, precision probes, batch layout.
 
 ``Trainer(strategy=make_strategy("mirrored"), mixed_precision="auto")`` is what
 ``train.py --strategy mirrored --mixed_precision`` runs.
@@ -6,9 +6,9 @@
 Distribution. A training element holds the D_STEPS + 1 batches of one
 iteration stacked on a leading axis ([K, B, ...]). ``tf.distribute`` splits
 elements along their *first* axis, so the Trainer hands it the transposed
-(batch-major, [B, K, ...]) element and each replica transposes its share
-back. Replica r thus gets samples r*B/n .. (r+1)*B/n - 1 of every batch of the
-global element, noise included (see ``piigan_tf.data.noise``), and
+(batch-major, [B, K, ...]) element and ``PiiGAN.train_step`` transposes
+each replica's share back. Replica r thus gets samples r*B/n .. (r+1)*B/n - 1
+of every batch of the global element, noise included (see ``piigan_tf.data.noise``), and
 ``PiiGAN.train_step`` reduces its losses over the global batch: the step
 equals the single-device step on the same data (tested in
 ``tests/test_distributed.py``).
@@ -16,7 +16,6 @@ equals the single-device step on the same data (tested in
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -25,7 +24,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import keras
 import tensorflow as tf
 
 log = logging.getLogger("piigan_tf")
@@ -285,22 +283,6 @@ def cpu_has_bfloat16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-@contextlib.contextmanager
-def dtype_policy(compute_dtype: str | None):
-    """Builds layers under ``mixed_<compute_dtype>`` (float32 variables), then restores.
-
-    Layers keep the policy they were created with, so only the model built
-    inside the block is affected.
-    """
-    old = keras.config.dtype_policy()
-    if compute_dtype is not None:
-        keras.config.set_dtype_policy(f"mixed_{compute_dtype}")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(old)
 
 
 def to_batch_major(element: dict) -> dict:

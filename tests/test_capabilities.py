@@ -23,7 +23,6 @@ def probes(monkeypatch):
     """A fresh probe cache that a test may pre-fill (restored afterwards)."""
     table = {}
     monkeypatch.setattr(fast_conv, "_PROBES", table)
-    monkeypatch.setattr(fast_conv, "_NATIVE_DILATION", None)
     return table
 
 
@@ -31,11 +30,11 @@ def _rand(shape, seed):
     return tf.constant(np.random.default_rng(seed).normal(size=shape).astype(np.float32))
 
 
-def _grads(x, k, d, dtype):
+def _grads(x, k, d, dtype, native=None):
     x, k = tf.cast(x, dtype), tf.cast(k, dtype)
     with tf.GradientTape() as tape:
         tape.watch([x, k])
-        y = fast_conv.dilated_conv2d(x, k, d)
+        y = fast_conv.dilated_conv2d(x, k, d, native=native)
         loss = tf.reduce_sum(tf.cast(y, tf.float32) * _rand(y.shape, 9))
     return [tf.cast(g, tf.float32).numpy() for g in tape.gradient(loss, [x, k])]
 
@@ -49,15 +48,13 @@ def test_probe_answers_and_caches(probes):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_native_dilated_gradient_equals_phase_form(monkeypatch, dtype):
+def test_native_dilated_gradient_equals_phase_form(dtype):
     error = fast_conv.conv_gradient_error(dtype, 2)
     if error is not None:
         pytest.skip(f"no native dilated {dtype} conv gradient in this TensorFlow: {error}")
     x, k = _rand((2, 16, 16, 8), 1), _rand((3, 3, 8, 8), 2)
-    monkeypatch.setattr(fast_conv, "_NATIVE_DILATION", True)
-    native = _grads(x, k, 2, dtype)
-    monkeypatch.setattr(fast_conv, "_NATIVE_DILATION", False)
-    phase = _grads(x, k, 2, dtype)
+    native = _grads(x, k, 2, dtype, native=True)
+    phase = _grads(x, k, 2, dtype, native=False)
     tol = 1e-4 if dtype == "float32" else 3e-2
     for a, b in zip(native, phase):
         np.testing.assert_allclose(a, b, atol=tol * np.max(np.abs(b)))
@@ -83,17 +80,14 @@ def test_without_native_dilated_gradient_the_phase_form_runs(probes):
 
 def test_mixed_precision_train_step_on_the_fallback_path(probes):
     """What ``--mixed_precision`` runs where bfloat16 convs have no dilated gradient."""
+    from piigan_tf.builders import build_piigan
     from piigan_tf.config import load_config
     from piigan_tf.data.noise import training_noise
-    from piigan_tf.distribute import dtype_policy
-    from piigan_tf.model import PiiGAN
 
     probes[("bfloat16", 2)] = UNSUPPORTED
     assert resolve_mixed_precision("bfloat16") == "bfloat16"
     config = load_config(preset="tiny", overrides={"D_STEPS": 1})
-    with dtype_policy("bfloat16"):
-        model = PiiGAN.from_config_object(config)
-        model.compile()
+    model = build_piigan(config, "bfloat16")  # what train.py --mixed_precision builds
     k, b, (h, w), (bh, bw) = 2, config.BATCH_SIZE, config.img_hw, config.box_hw
     masks = np.zeros((k, b, h, w, 1), np.float32)
     masks[:, :, 8:24, 8:24] = 1

@@ -14,9 +14,9 @@ import tensorflow as tf
 from piigan_tf import losses as L
 from piigan_tf.config import load_config
 from piigan_tf.data.noise import add_training_noise, training_noise
-from piigan_tf.distribute import (dtype_policy, from_batch_major, resolve_mixed_precision,
-                                  to_batch_major)
-from piigan_tf.layers.fast_conv import (dilated_conv2d, fast_paths, fast_paths_enabled,
+from piigan_tf.builders import build_optimizers
+from piigan_tf.distribute import from_batch_major, resolve_mixed_precision, to_batch_major
+from piigan_tf.layers.fast_conv import (DilatedConv2D, UpsampleConv2D, dilated_conv2d,
                                         native_dilation_supported, upsample_conv2d)
 from piigan_tf.layers.ops import upsample2x
 from piigan_tf.model import PiiGAN
@@ -48,13 +48,10 @@ DILATED_CASES = [(32, 32, 16), (16, 16, 8), (16, 16, 16), (8, 8, 32), (32, 32, 2
 
 
 @pytest.mark.parametrize("h,w,d", DILATED_CASES)
-def test_dilated_conv_equals_tf_dilated_conv(monkeypatch, h, w, d):
-    from piigan_tf.layers import fast_conv
-
-    monkeypatch.setattr(fast_conv, "_NATIVE_DILATION", False)  # the rearranged forms
+def test_dilated_conv_equals_tf_dilated_conv(h, w, d):
     x, k = _rand((2, h, w, 5), 1), _rand((3, 3, 5, 7), 2)
     plain = lambda x, k: tf.nn.convolution(x, k, 1, "SAME", dilations=d)  # noqa: E731
-    fast = lambda x, k: dilated_conv2d(x, k, d)  # noqa: E731
+    fast = lambda x, k: dilated_conv2d(x, k, d, native=False)  # noqa: E731 - rearranged forms
     y_ref, g_ref = _value_and_grads(plain, x, k)
     y, g = _value_and_grads(fast, x, k)
     _assert_close(y, y_ref)
@@ -63,24 +60,19 @@ def test_dilated_conv_equals_tf_dilated_conv(monkeypatch, h, w, d):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_dilated_conv_native_and_phase_forms_agree(monkeypatch, native):
-    from piigan_tf.layers import fast_conv
-
-    monkeypatch.setattr(fast_conv, "_NATIVE_DILATION", native)
+def test_dilated_conv_native_and_phase_forms_agree(native):
     x, k = _rand((2, 32, 32, 5), 1), _rand((3, 3, 5, 7), 2)
     # Forward only: TF's own CPU kernels (oneDNN off, as in the tests) have no
     # dilated Conv2D backward pass; the phase form's gradients are tested above.
-    _assert_close(dilated_conv2d(x, k, 4), tf.nn.convolution(x, k, 1, "SAME", dilations=4))
+    _assert_close(dilated_conv2d(x, k, 4, native=native),
+                  tf.nn.convolution(x, k, 1, "SAME", dilations=4))
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_dilated_conv_with_unknown_sizes(monkeypatch, native):
-    from piigan_tf.layers import fast_conv
-
+def test_dilated_conv_with_unknown_sizes(native):
     # Sizes known only at run time (the exported sampler): the native dilated
     # op where it exists, else TF's plain dilated conv.
-    monkeypatch.setattr(fast_conv, "_NATIVE_DILATION", native)
-    fn = tf.function(lambda x, k: dilated_conv2d(x, k, 4),
+    fn = tf.function(lambda x, k: dilated_conv2d(x, k, 4, native=native),
                      input_signature=[tf.TensorSpec([None, None, None, 3]),
                                       tf.TensorSpec([3, 3, 3, 4])])
     x, k = _rand((1, 16, 16, 3), 3), _rand((3, 3, 3, 4), 4)
@@ -99,17 +91,25 @@ def test_upsample_conv_equals_conv_of_upsampled(h, w):
         _assert_close(a, b)
 
 
-def test_fast_paths_switch_restores_setting():
-    assert fast_paths_enabled()
-    with fast_paths(False):
-        assert not fast_paths_enabled()
-    assert fast_paths_enabled()
+@pytest.mark.parametrize("fast", [True, False])
+def test_fast_paths_argument_reaches_every_layer(fast):
+    gen = Generator(fast_paths=fast, native_dilation=False)
+    layers = [layer for layer in gen._flatten_layers()
+              if isinstance(layer, (DilatedConv2D, UpsampleConv2D))]
+    assert len(layers) == 8 + 4  # conv7..10 and xconv7..10 atrous; four upsamplings
+    assert all(layer.fast is fast for layer in layers)
+    assert all(layer.native_dilation is False for layer in layers
+               if isinstance(layer, DilatedConv2D))
+    assert Generator.from_config(gen.get_config()).fast_paths is fast
 
 
 def test_generator_fast_paths_equal_plain_generator():
     """The whole generator (all dilations, both upsamplings, attention) on vs off."""
     gen = Generator()
     gen.build([(None, 32, 32, 3)])
+    plain = Generator(fast_paths=False)
+    plain.build([(None, 32, 32, 3)])
+    plain.set_weights(gen.get_weights())
     images, z = _rand((2, 32, 32, 3), 7), _rand((2, 32, 32, 1), 8)
     masks = np.zeros((2, 32, 32, 1), np.float32)
     masks[0, 8:24, 8:24] = 1
@@ -117,16 +117,15 @@ def test_generator_fast_paths_equal_plain_generator():
     masks = tf.constant(masks)
     incomplete = tf.clip_by_value(images, -1, 1) * (1 - masks)
 
-    def run():
+    def run(net):
         with tf.GradientTape() as tape:
-            coarse, refined = gen((incomplete, masks, z))
+            coarse, refined = net((incomplete, masks, z))
             loss = tf.reduce_sum(coarse * _rand(coarse.shape, 9)) + tf.reduce_sum(
                 refined * _rand(refined.shape, 10))
-        return coarse, refined, tape.gradient(loss, gen.trainable_variables)
+        return coarse, refined, tape.gradient(loss, net.trainable_variables)
 
-    with fast_paths(False):
-        c0, r0, g0 = run()
-    c1, r1, g1 = run()
+    c0, r0, g0 = run(plain)
+    c1, r1, g1 = run(gen)
     _assert_close(c1, c0, atol=1e-5)
     _assert_close(r1, r0, atol=1e-5)
     for v, a, b in zip(gen.trainable_variables, g1, g0):
@@ -142,9 +141,8 @@ def test_bfloat16_full_width_noise_is_as_accurate_as_broadcast_add(monkeypatch):
     """
     exact = Generator()
     exact.build([(None, 32, 32, 3)])
-    with dtype_policy("bfloat16"):
-        gen = Generator()
-        gen.build([(None, 32, 32, 3)])
+    gen = Generator(dtype="mixed_bfloat16")
+    gen.build([(None, 32, 32, 3)])
     gen.set_weights(exact.get_weights())
     images, z = _rand((2, 32, 32, 3), 7), _rand((2, 32, 32, 1), 8)
     masks = np.zeros((2, 32, 32, 1), np.float32)
@@ -214,11 +212,12 @@ def test_critic_leaky_relu_matches_tf_and_keeps_penalty_gradients(monkeypatch):
 
 
 # ------------------------------------------------------------- train steps
-def _tiny_model(policy=None):
+def _tiny_model(precision=None):
+    # Built without build_piigan's probe: these tests run the step in that dtype whatever it says.
     config = load_config(preset="tiny", overrides={"D_STEPS": 1})
-    with dtype_policy(policy):
-        model = PiiGAN.from_config_object(config)
-        model.compile()
+    model = PiiGAN.from_config_object(config, precision=precision)
+    g_optimizer, d_optimizer = build_optimizers(config, precision)
+    model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
     return config, model
 
 
@@ -277,20 +276,9 @@ def test_jit_compiled_step_equals_plain_step():
         assert np.max(np.abs(a - b)) <= 1e-3 * np.max(np.abs(b)) + 1e-12
 
 
-def _tiny_model_fp16():
-    import keras
-
-    config = load_config(preset="tiny", overrides={"D_STEPS": 1})
-    with dtype_policy("float16"):
-        model = PiiGAN.from_config_object(config)
-        model.compile(g_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-4)),
-                      d_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-4)))
-    return config, model
-
-
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_step_runs_with_float32_variables(precision):
-    config, model = _tiny_model("bfloat16") if precision == "bfloat16" else _tiny_model_fp16()
+    config, model = _tiny_model(precision)
     assert model.generator.compute_dtype == precision
     assert all(v.dtype == "float32" for v in model.weights)
     before = [np.asarray(v) for v in model.generator.trainable_variables]

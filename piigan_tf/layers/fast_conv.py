@@ -24,44 +24,21 @@ against the plain ops.
   4x4 kernel, 4/9 of the FLOPs, and the 4x larger upsampled tensor is never
   materialised.
 
-``set_fast_paths(False)`` switches every layer back to the plain formulation
-(for benchmarks and equivalence tests), and ``piigan_tf.model.FusedAdam``
-back to Keras' element-wise update; it takes effect at the next trace.
+Each layer takes ``fast=False`` to run the plain formulation instead (the
+benchmarks' reference mode and the equivalence tests), and ``DilatedConv2D``
+takes ``native_dilation`` to force or forbid the Conv2D op's own dilation
+(default: decided by a probe of the running TensorFlow). The networks pass
+these down from their own arguments (``Generator(fast_paths=...)``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 import keras
 import tensorflow as tf
 
 from piigan_tf.layers.ops import upsample2x
-
-_FAST = True
-
-
-def set_fast_paths(enabled: bool) -> None:
-    """Turns the fast formulations on (default) or off, process-wide."""
-    global _FAST
-    _FAST = bool(enabled)
-
-
-def fast_paths_enabled() -> bool:
-    return _FAST
-
-
-@contextlib.contextmanager
-def fast_paths(enabled: bool):
-    """Context manager form of ``set_fast_paths`` (restores the old setting)."""
-    old = _FAST
-    set_fast_paths(enabled)
-    try:
-        yield
-    finally:
-        set_fast_paths(old)
-
 
 # ----------------------------------------------------------------- dilated
 def _block_grid_conv(x, kernel, d, mh, mw):
@@ -130,13 +107,17 @@ def _phase_conv(x, kernel, d):
     return _crop_to(y, h, w)
 
 
-def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:
+def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int, fast: bool = True,
+                   native: bool | None = None) -> tf.Tensor:
     """Stride-1 SAME conv with ``dilation``, = ``tf.nn.convolution(..., dilations=d)``.
 
     Args:
         x: [B, H, W, C]; H and W static for the block-grid and phase forms.
         kernel: [k, k, C, Cout], k odd.
         dilation: the dilation rate d >= 1.
+        fast: False runs ``tf.nn.convolution`` as it is (the plain formulation).
+        native: whether the Conv2D op's own dilation is used where no block
+            grid applies; None decides by :func:`native_dilation_supported`.
 
     Returns:
         [B, H, W, Cout].
@@ -144,13 +125,13 @@ def dilated_conv2d(x: tf.Tensor, kernel: tf.Tensor, dilation: int) -> tf.Tensor:
     d = int(dilation)
     h, w = x.shape[1], x.shape[2]
     k = kernel.shape[0]
-    if not _FAST or d == 1 or k % 2 == 0 or kernel.shape[1] != k:
+    if not fast or d == 1 or k % 2 == 0 or kernel.shape[1] != k:
         return tf.nn.convolution(x, kernel, 1, "SAME", dilations=d)
     if h is not None and w is not None:
         mh, mw = -(-h // d), -(-w // d)
         if mh <= 2 and mw <= 2:
             return _block_grid_conv(x, kernel, d, mh, mw)
-    if native_dilation_supported(x.dtype):
+    if native_dilation_supported(x.dtype) if native is None else native:
         # Also for sizes known only at run time (the exported sampler).
         return tf.nn.conv2d(x, kernel, 1, "SAME", dilations=d)
     if h is None or w is None:
@@ -169,14 +150,11 @@ def native_dilation_supported(dtype=tf.float32) -> bool:
     decided by a probe (``conv_gradient_error``), not by the CPU's name:
     where it fails, the phase form below runs instead (the same sum).
     """
-    if _NATIVE_DILATION is not None:
-        return _NATIVE_DILATION
     if tf.config.list_physical_devices("GPU"):
         return True
     return conv_gradient_error(dtype, dilation=2) is None
 
 
-_NATIVE_DILATION: bool | None = None  # tests force one path or the other
 _PROBES: dict[tuple[str, int], str | None] = {}
 
 
@@ -238,7 +216,7 @@ def _probe(dtype: tf.DType, dilation: int) -> str | None:
 _UPSAMPLE_TAPS = ((0, 0, 1), (0, 1, 1), (1, 1, 0), (1, 0, 0))
 
 
-def upsample_conv2d(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+def upsample_conv2d(x: tf.Tensor, kernel: tf.Tensor, fast: bool = True) -> tf.Tensor:
     """``conv2d(upsample2x(x), kernel, SAME)`` for a 3x3 kernel, without upsampling.
 
     A 3x3 conv of a 2x nearest-upsampled map is a stride-2 transposed conv
@@ -249,11 +227,12 @@ def upsample_conv2d(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     Args:
         x: [B, H, W, C] (the map *before* 2x nearest upsampling).
         kernel: [3, 3, C, Cout].
+        fast: False upsamples, then convolves (the plain formulation).
 
     Returns:
         [B, 2H, 2W, Cout].
     """
-    if not _FAST or kernel.shape[0] != 3 or kernel.shape[1] != 3:
+    if not fast or kernel.shape[0] != 3 or kernel.shape[1] != 3:
         return tf.nn.conv2d(upsample2x(x), kernel, 1, "SAME")
     taps = tf.constant(_UPSAMPLE_TAPS, kernel.dtype)
     # conv2d_transpose takes [kh, kw, out_channels, in_channels].
@@ -265,13 +244,29 @@ def upsample_conv2d(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
 
 # ------------------------------------------------------------------ layers
 class DilatedConv2D(keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` (stride 1, SAME) whose dilated conv uses ``dilated_conv2d``."""
+    """``keras.layers.Conv2D`` (stride 1, SAME) whose dilated conv uses ``dilated_conv2d``.
+
+    Args:
+        fast: False computes the plain ``tf.nn.convolution``.
+        native_dilation: True/False forces or forbids the Conv2D op's own
+            dilation; None (default) probes the running TensorFlow.
+        **kwargs: ``keras.layers.Conv2D``'s.
+    """
+
+    def __init__(self, *args, fast: bool = True, native_dilation: bool | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast = bool(fast)
+        self.native_dilation = native_dilation
 
     def convolution_op(self, inputs, kernel):
         d = self.dilation_rate[0]
         if self.dilation_rate[1] != d or self.strides != (1, 1) or self.padding != "same":
             return super().convolution_op(inputs, kernel)
-        return dilated_conv2d(inputs, kernel, d)
+        return dilated_conv2d(inputs, kernel, d, self.fast, self.native_dilation)
+
+    def get_config(self):
+        return {**super().get_config(), "fast": self.fast,
+                "native_dilation": self.native_dilation}
 
 
 class UpsampleConv2D(keras.layers.Conv2D):
@@ -279,8 +274,13 @@ class UpsampleConv2D(keras.layers.Conv2D):
 
     Called with the *small* map [B, H, W, C]; returns [B, 2H, 2W, filters].
     Its kernel is that of a conv on the upsampled map, so weights are
-    interchangeable with ``Conv2D(upsample2x(x))``.
+    interchangeable with ``Conv2D(upsample2x(x))``. ``fast=False`` upsamples,
+    then convolves (the plain formulation).
     """
+
+    def __init__(self, *args, fast: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast = bool(fast)
 
     def build(self, input_shape):
         h = None if input_shape[1] is None else 2 * input_shape[1]
@@ -288,7 +288,10 @@ class UpsampleConv2D(keras.layers.Conv2D):
         super().build((input_shape[0], h, w, input_shape[3]))
 
     def convolution_op(self, inputs, kernel):
-        return upsample_conv2d(inputs, kernel)
+        return upsample_conv2d(inputs, kernel, self.fast)
+
+    def get_config(self):
+        return {**super().get_config(), "fast": self.fast}
 
     def compute_output_shape(self, input_shape):
         h = None if input_shape[1] is None else 2 * input_shape[1]

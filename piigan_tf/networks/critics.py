@@ -54,11 +54,12 @@ class Critic(keras.Model):
         self.fc_name = fc_name
         self.cnum = cnum
         self.convs = [
-            keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}")
+            keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}",
+                                dtype=self.dtype_policy)  # sublayers take this model's policy
             for i, m in enumerate(self.multipliers)
         ]
         _track_by_name(self, self.convs)
-        self.fc = keras.layers.Dense(1, name=fc_name)
+        self.fc = keras.layers.Dense(1, name=fc_name, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.call(tf.zeros([1, *self.input_hw, 3]))
@@ -76,9 +77,9 @@ class Critic(keras.Model):
                 "fc_name": self.fc_name, "cnum": self.cnum}
 
 
-def local_critic(box_hw=(64, 64)) -> Critic:
-    return Critic((1, 2, 4, 8), box_hw, "discriminator_local", "dout_local_fc")
+def local_critic(box_hw=(64, 64), dtype=None) -> Critic:
+    return Critic((1, 2, 4, 8), box_hw, "discriminator_local", "dout_local_fc", dtype=dtype)
 
 
-def global_critic(img_hw=(128, 128)) -> Critic:
-    return Critic((1, 2, 4, 4), img_hw, "discriminator_global", "dout_global_fc")
+def global_critic(img_hw=(128, 128), dtype=None) -> Critic:
+    return Critic((1, 2, 4, 4), img_hw, "discriminator_global", "dout_global_fc", dtype=dtype)

@@ -33,13 +33,14 @@ class Extractor(keras.Model):
         self.activation = activation
         self.cnum = cnum
         self.convs = [
-            keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}")
+            keras.layers.Conv2D(m * cnum, 5, strides=2, padding="same", name=f"conv{i + 1}",
+                                dtype=self.dtype_policy)  # sublayers take this model's policy
             for i, m in enumerate((1, 2, 4, 4))
         ]
         _track_by_name(self, self.convs)
         size = self.box_hw[0] * self.box_hw[1]
-        self.mu_head = keras.layers.Dense(size, name="z")
-        self.logvar_head = keras.layers.Dense(size, name="z_var")
+        self.mu_head = keras.layers.Dense(size, name="z", dtype=self.dtype_policy)
+        self.logvar_head = keras.layers.Dense(size, name="z_var", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.call(tf.zeros([1, *self.box_hw, 3]))

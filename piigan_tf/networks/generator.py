@@ -56,11 +56,15 @@ _ATTN_OUT = [("pmconv9", 4, 3, 1, 1, 2), ("pmconv10", 4, 3, 1, 1, 2)]
 _MERGE = [("allconv11", 4, 3, 1, 1, 2), ("allconv12", 4, 3, 1, 1, 2)]
 
 
-def _conv(name, filters, kernel, stride=1, dilation=1):
+def _make_conv(name, filters, kernel, stride=1, dilation=1, fast=True, native_dilation=None,
+               dtype=None):
     # Dilated convs use an exact, faster formulation (piigan_tf.layers.fast_conv);
     # the variables are those of a plain Conv2D.
-    cls = DilatedConv2D if dilation > 1 else keras.layers.Conv2D
-    return cls(filters, kernel, strides=stride, dilation_rate=dilation, padding="same", name=name)
+    if dilation > 1:
+        return DilatedConv2D(filters, kernel, dilation_rate=dilation, padding="same", name=name,
+                             fast=fast, native_dilation=native_dilation, dtype=dtype)
+    return keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", name=name,
+                               dtype=dtype)
 
 
 def _track_by_name(owner: keras.layers.Layer, layers) -> None:
@@ -84,10 +88,12 @@ class Upsample(keras.layers.Layer):
     the FLOPs; see ``piigan_tf.layers.fast_conv.upsample_conv2d``).
     """
 
-    def __init__(self, filters: int, **kwargs):
+    def __init__(self, filters: int, fast: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.conv = UpsampleConv2D(filters, 3, padding="same", name=f"{self.name}_conv")
+        self.fast = bool(fast)
+        self.conv = UpsampleConv2D(filters, 3, padding="same", name=f"{self.name}_conv",
+                                   fast=fast, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -101,7 +107,7 @@ class Upsample(keras.layers.Layer):
         return (input_shape[0], h, w, self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters}
+        return {**super().get_config(), "filters": self.filters, "fast": self.fast}
 
 
 class Generator(keras.Model):
@@ -122,9 +128,22 @@ class Generator(keras.Model):
     ``Inpainter.attention_offsets``) and are not part of the exported outputs.
     """
 
-    def __init__(self, cnum: int = 32, name: str = "inpaint_net", **kwargs):
+    def __init__(self, cnum: int = 32, fast_paths: bool = True,
+                 native_dilation: bool | None = None, name: str = "inpaint_net", **kwargs):
         super().__init__(name=name, **kwargs)
         self.cnum = cnum
+        self.fast_paths = bool(fast_paths)
+        self.native_dilation = native_dilation
+        # Every sublayer takes this model's dtype policy (Keras layers do not
+        # inherit it), and the fast-path choices.
+        policy = self.dtype_policy
+
+        def _conv(name, filters, kernel, stride=1, dilation=1):
+            return _make_conv(name, filters, kernel, stride, dilation, fast_paths,
+                              native_dilation, policy)
+
+        def up(filters, name):
+            return Upsample(filters, fast=fast_paths, name=name, dtype=policy)
 
         # z resolution level of every zconv, by layer name.
         self.z_levels = {n: lvl for spec in (_STAGE1, _HALLU, _ATTN_IN, _ATTN_OUT, _MERGE)
@@ -135,9 +154,9 @@ class Generator(keras.Model):
 
         self.stage1 = zconvs(_STAGE1)
         self.stage1_up = [
-            Upsample(2 * cnum, name="conv13_upsample"),
+            up(2 * cnum, name="conv13_upsample"),
             _conv("conv14", 2 * cnum, 3),
-            Upsample(cnum, name="conv15_upsample"),
+            up(cnum, name="conv15_upsample"),
             _conv("conv16", cnum // 2, 3),
         ]
         self.stage1_out = _conv("conv17", 3, 3)
@@ -146,9 +165,9 @@ class Generator(keras.Model):
         self.attn_out = zconvs(_ATTN_OUT)
         self.merge = zconvs(_MERGE)
         self.stage2_up = [
-            Upsample(2 * cnum, name="allconv13_upsample"),
+            up(2 * cnum, name="allconv13_upsample"),
             _conv("allconv14", 2 * cnum, 3),
-            Upsample(cnum, name="allconv15_upsample"),
+            up(cnum, name="allconv15_upsample"),
             _conv("allconv16", cnum // 2, 3),
         ]
         self.stage2_out = _conv("allconv17", 3, 3)
@@ -234,4 +253,5 @@ class Generator(keras.Model):
         return coarse, refined
 
     def get_config(self):
-        return {"cnum": self.cnum, "name": self.name}
+        return {"cnum": self.cnum, "fast_paths": self.fast_paths,
+                "native_dilation": self.native_dilation, "name": self.name}

@@ -49,8 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="SEED for data order, masks and noise")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set TRAIN_SPE=500 (repeatable)")
+    p.add_argument("--init_from", default=None, metavar="MODEL_DIR",
+                   help="start a fresh run's generator from this model (a shipped folder such "
+                        "as pretrained/celeba64, or a checkpoint folder): fine-tuning; the "
+                        "extractor, critics and optimizers start new. Ignored on resume")
     p.add_argument("--fresh", action="store_true",
-                   help="ignore and delete existing checkpoints in the checkpoint folder")
+                   help="start over: remove this run's checkpoints (ckpt-*, the 'checkpoint' "
+                        "index) from the checkpoint folder when training starts; other files "
+                        "there stay")
     p.add_argument("--summary", action="store_true",
                    help="print each network's parameter count and exit")
     p.add_argument("--deterministic", action="store_true",
@@ -108,7 +114,7 @@ def main(argv=None) -> int:
         trainer = Trainer(config, checkpoint_dir=args.checkpoint_dir, log_dir=args.log_dir,
                           resume=not args.fresh, jit_compile=args.jit_compile,
                           strategy=make_strategy(args.strategy, config.NUM_GPUS),
-                          mixed_precision=args.mixed_precision)
+                          mixed_precision=args.mixed_precision, init_from=args.init_from)
     except DatasetNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,11 +35,10 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
+    from piigan_tf.builders import build_piigan, training_dataset
     from piigan_tf.config import load_config
-    from piigan_tf.data import build_dataset, read_flist, resolve_dataset, scan_files
-    from piigan_tf.data.noise import add_training_noise
-    from piigan_tf.distribute import dtype_policy
-    from piigan_tf.model import PiiGAN, default_optimizer
+    from piigan_tf.data import read_flist, resolve_dataset, scan_files
+    from piigan_tf.model import PiiGAN
 
     c = load_config(preset=args.preset)
     files, _ = scan_files(read_flist(resolve_dataset(c.DATASET, c.DATA_DIR)[0]))
@@ -52,19 +51,10 @@ def main(argv=None) -> int:
     weights = init.get_weights()
 
     def run(name, policy, noise_seed):
-        with dtype_policy(policy):
-            model = PiiGAN.from_config_object(c)
-            opts = [default_optimizer(n, c.LEARNING_RATE, c.BETA_1, c.BETA_2)
-                    for n in ("g_optimizer", "d_optimizer")]
-            if policy == "float16":
-                opts = [keras.optimizers.LossScaleOptimizer(o) for o in opts]
-            model.compile(g_optimizer=opts[0], d_optimizer=opts[1])
+        # What train.py builds and streams; only the noise seed differs.
+        model = build_piigan(c, policy)
         model.set_weights(weights)
-        ds = build_dataset(files, c.IMG_SHAPES, c.BATCH_SIZE, box_shape=c.box_hw,
-                           max_delta=(c.MAX_DELTA_HEIGHT, c.MAX_DELTA_WIDTH),
-                           mask_type=c.MASK_TYPE, random_crop=c.RANDOM_CROP,
-                           group=c.D_STEPS + 1, seed=c.SEED)
-        ds = add_training_noise(ds, c.box_hw, seed=noise_seed)
+        ds = training_dataset(c, files, noise_seed=noise_seed)
         step = tf.function(model.train_step)
         curves = {t: [] for t in TERMS}
         timer = _common.Timer()

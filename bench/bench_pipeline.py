@@ -37,8 +37,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from piigan_tf.config import load_config
-    from piigan_tf.data import build_dataset, read_flist, resolve_dataset, scan_files
-    from piigan_tf.data.noise import add_training_noise
+    from piigan_tf.builders import build_piigan, training_dataset
+    from piigan_tf.data import read_flist, resolve_dataset, scan_files
 
     config = load_config(preset=args.preset)
     dataset = args.dataset
@@ -58,14 +58,8 @@ def main(argv=None) -> int:
     print(f"dataset: {dataset} ({len(files)} files), {c.img_hw[0]}x{c.img_hw[1]} crops, "
           f"batch {c.BATCH_SIZE} x {c.D_STEPS + 1} per element")
 
-    def stream():  # what Trainer.train_dataset builds
-        ds = build_dataset(
-            files, c.IMG_SHAPES, c.BATCH_SIZE, box_shape=c.box_hw,
-            max_delta=(c.MAX_DELTA_HEIGHT, c.MAX_DELTA_WIDTH),
-            margins=(c.VERTICAL_MARGIN, c.HORIZONTAL_MARGIN), mask_type=c.MASK_TYPE,
-            random_crop=c.RANDOM_CROP, group=c.D_STEPS + 1, shuffle=True, repeat=True,
-            seed=c.SEED)
-        return add_training_noise(ds, c.box_hw, seed=c.SEED)
+    def stream():  # what training streams
+        return training_dataset(c, files)
 
     per_element = (c.D_STEPS + 1) * c.BATCH_SIZE
     rates = []
@@ -87,10 +81,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(_common.ROOT / "bench"))
         from bench_train import synthetic_batch
 
-        from piigan_tf.model import PiiGAN
-
-        model = PiiGAN.from_config_object(config)
-        model.compile()
+        model = build_piigan(config)
         data = synthetic_batch(config, c.D_STEPS + 1)
         step = tf.function(model.train_step)
         _common.block(step(data))

@@ -8,11 +8,11 @@ measured in the same run (a large matmul and a large conv, best of the two).
 
 Run: ``python bench/bench_train.py`` (about 5 minutes on 2 idle cores).
 Options compare variants in one process: ``--modes fp32,bf16,xla,reference``
-(``reference`` = the plain formulations of the dilated/upsampling convs
-and Keras' element-wise Adam update instead of the fused kernel,
-``bf16``/``fp16`` = mixed precision, ``xla`` = jit_compile, ``keras_adam`` =
-fp32 with Keras' element-wise Adam instead of the fused update). ``--onednn 0``
-turns off oneDNN (the TF default on this CPU) for the whole run.
+(``reference`` = the plain formulations of the dilated/upsampling convs,
+``bf16``/``fp16`` = mixed precision, ``xla`` = jit_compile). Every mode is
+built by ``piigan_tf.builders.build_piigan`` and timed through Keras' train
+function, what ``train.py`` runs. ``--onednn 0`` turns off oneDNN (the TF
+default on this CPU) for the whole run.
 
 FLOP count ("model FLOPs", per iteration, B = batch): with G, C and E the
 forward FLOPs per sample of the generator, both critics and the extractor
@@ -54,8 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--iters", type=int, default=5, help="timed rounds (one iteration per mode each)")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations after tracing")
     p.add_argument("--modes", default="fp32",
-                   help="comma-separated: fp32, bf16, fp16, xla, reference, keras_adam "
-                        "(default fp32)")
+                   help="comma-separated: fp32, bf16, fp16, xla, reference (default fp32)")
     p.add_argument("--no_split", action="store_true",
                    help="skip the separate timing of critic and generator steps")
     p.add_argument("--onednn", type=int, default=1, choices=(0, 1))
@@ -100,17 +99,15 @@ def forward_flops_per_sample(config) -> dict:
     import tensorflow as tf
 
     from piigan_tf.layers.attention import contextual_attention_loop
-    from piigan_tf.layers.fast_conv import fast_paths
     from piigan_tf.model import PiiGAN
     from piigan_tf.networks import generator as generator_module
 
     h, w = config.img_hw
     bh, bw = config.box_hw
-    m = PiiGAN.from_config_object(config)
+    m = PiiGAN.from_config_object(config, fast_paths=False)  # the plain formulations
     m.build()
     s = tf.TensorSpec
-    with fast_paths(False), mock.patch.object(generator_module, "contextual_attention",
-                                              contextual_attention_loop):
+    with mock.patch.object(generator_module, "contextual_attention", contextual_attention_loop):
         g = _common.forward_flops(lambda x, mk, z: m.generator((x, mk, z)), s([1, h, w, 3]),
                                   s([1, h, w, 1]), s([1, h, w, 1]))
     c = (_common.forward_flops(m.local_critic, s([1, bh, bw, 3]))
@@ -128,42 +125,39 @@ def model_flops(config) -> float:
 
 
 def build_mode(mode, config, data, args):
-    """Builds, traces and warms up the train step of one mode; returns its runners."""
-    import keras
+    """Builds, traces and warms up the train step of one mode; returns its runners.
+
+    The model comes from ``piigan_tf.builders.build_piigan`` and the step is
+    Keras' train function, as ``model.fit`` in ``train.py`` runs it (the
+    batch repeats from a tf.data iterator; data loading is benchmark 4).
+    """
     import tensorflow as tf
 
-    from piigan_tf.distribute import dtype_policy
-    from piigan_tf.layers.fast_conv import fast_paths
-    from piigan_tf.model import PiiGAN, default_optimizer
+    from piigan_tf.builders import build_piigan
 
     compute = {"bf16": "bfloat16", "fp16": "float16"}.get(mode)
-    jit = (mode == "xla") or None
-    # The fast-path switch is read while tracing: every function is traced here.
-    with fast_paths(mode != "reference"), dtype_policy(compute):
-        model = PiiGAN.from_config_object(config)
-        if mode == "keras_adam":  # the fused update's A/B: Keras' element-wise Adam
-            opts = [keras.optimizers.Adam(1e-4, 0.5, 0.9, 1e-8, name=n)
-                    for n in ("g_optimizer", "d_optimizer")]
-        else:
-            opts = [default_optimizer(n) for n in ("g_optimizer", "d_optimizer")]
-        if compute == "float16":
-            opts = [keras.optimizers.LossScaleOptimizer(o) for o in opts]
-        model.compile(g_optimizer=opts[0], d_optimizer=opts[1])
-        step = tf.function(model.train_step, jit_compile=jit)
-        t = _common.Timer()
-        block(t.run(step, data))
-        runners = {"step": step, "trace_s": t.wall[0]}
-        for _ in range(args.warmup):
-            block(step(data))
-        if not args.no_split:
-            runners["critic"] = tf.function(lambda d: model.critic_step(
-                d["images"][0], d["masks"][0], d["boxes"][0], d["z"][0], d["alpha"][0]),
-                jit_compile=jit)
-            runners["gen"] = tf.function(lambda d: model.generator_step(
-                d["images"][-1], d["masks"][-1], d["boxes"][-1], d["z"][-1], d["eps"]),
-                jit_compile=jit)
-            block(runners["critic"](data))
-            block(runners["gen"](data))
+    jit = mode == "xla"
+    model = build_piigan(config, compute, jit_compile=jit, fast_paths=mode != "reference")
+    model.make_train_function()
+    batches = iter(tf.data.Dataset.from_tensors(data).repeat())
+
+    def step(_):
+        return model.train_function(batches)
+
+    t = _common.Timer()
+    block(t.run(step, data))
+    runners = {"step": step, "trace_s": t.wall[0]}
+    for _ in range(args.warmup):
+        block(step(data))
+    if not args.no_split:
+        runners["critic"] = tf.function(lambda d: model.critic_step(
+            d["images"][0], d["masks"][0], d["boxes"][0], d["z"][0], d["alpha"][0]),
+            jit_compile=jit or None)
+        runners["gen"] = tf.function(lambda d: model.generator_step(
+            d["images"][-1], d["masks"][-1], d["boxes"][-1], d["z"][-1], d["eps"]),
+            jit_compile=jit or None)
+        block(runners["critic"](data))
+        block(runners["gen"](data))
     return runners
 
 

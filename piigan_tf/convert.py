@@ -250,19 +250,6 @@ def _to_rgb(port: str, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def build_model(config: Config):
-    """The port's model at the config's size, compiled with the trainer's optimizers."""
-    from piigan_tf.model import PiiGAN, default_optimizer
-
-    model = PiiGAN.from_config_object(config)
-    model.compile(
-        g_optimizer=default_optimizer("g_optimizer", config.LEARNING_RATE, config.BETA_1,
-                                      config.BETA_2),
-        d_optimizer=default_optimizer("d_optimizer", config.LEARNING_RATE, config.BETA_1,
-                                      config.BETA_2))
-    return model
-
-
 def model_variables(model) -> dict[str, dict[str, Any]]:
     """``{network: {reference name: variable}}`` for the four networks of a built PiiGAN."""
     out: dict[str, dict[str, Any]] = {}
@@ -394,9 +381,10 @@ def convert_reference_checkpoint(tf1_checkpoint: str | os.PathLike,
             f"{output_dir} already holds checkpoints; choose another --output or pass "
             f"--overwrite (the converted one then becomes the latest)")
     resolve_checkpoint(tf1_checkpoint)  # fail on a bad path before loading TF and the model
-    import tensorflow as tf
+    from piigan_tf.builders import build_piigan
+    from piigan_tf.checkpoints import CheckpointStore
 
-    model = build_model(config)
+    model = build_piigan(config)
     report = load_reference_weights(model, tf1_checkpoint, strict=strict, bgr_to_rgb=bgr_to_rgb)
     step = report["step"]
     # The trainer counts steps with the optimizers' iterations (one generator
@@ -404,11 +392,10 @@ def convert_reference_checkpoint(tf1_checkpoint: str | os.PathLike,
     model.g_optimizer.iterations.assign(step)
     model.d_optimizer.iterations.assign(step * config.D_STEPS)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = tf.train.Checkpoint(model=model, g_optimizer=model.g_optimizer,
-                               d_optimizer=model.d_optimizer)
-    manager = tf.train.CheckpointManager(ckpt, str(output_dir), max_to_keep=3)
-    report["output"] = manager.save(checkpoint_number=step)
+    # The layout train.py writes and resumes from.
+    store = CheckpointStore(output_dir, model=model, g_optimizer=model.g_optimizer,
+                            d_optimizer=model.d_optimizer)
+    report["output"] = store.save(step)
     report["config_path"] = str(config.dump(output_dir / "config.yml"))
     log.info("wrote %s (step %d)", report["output"], step)
     return report

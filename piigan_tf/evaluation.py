@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -354,23 +353,6 @@ def _nanmean(values: Sequence[float]) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-def checkpoint_step(source: str) -> int | None:
-    """The training step of a checkpoint (None if unknown).
-
-    Read from the checkpoint's generator-optimizer iteration count (one per
-    training iteration), which stays right when a checkpoint is re-saved under
-    another number; else the number of a ``.../ckpt-N`` path.
-    """
-    try:
-        import tensorflow as tf
-
-        reader = tf.train.load_checkpoint(str(source))
-        return int(reader.get_tensor("g_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
-    except Exception:  # not a checkpoint, or one without optimizer state
-        match = re.search(r"ckpt-(\d+)$", str(source))
-        return int(match.group(1)) if match else None
-
-
 def check_eval_inputs(images, masks, num_samples: int = 1, batch_size: int = 1,
                       baselines: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Checks :func:`evaluate`'s arguments; returns uint8 images and 0/1 uint8 masks.
@@ -572,6 +554,8 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
         for method, value in fids.items():
             means[method]["fid"] = value
         notes += fid_notes
+
+    from piigan_tf.checkpoints import checkpoint_step
 
     source = getattr(inpainter, "source", None) if inpainter is not None else None
     settings = {

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from piigan_tf import losses as L
-from piigan_tf.layers.fast_conv import fast_paths_enabled
+from piigan_tf.distribute import from_batch_major
 from piigan_tf.layers.ops import crop_boxes, paste_boxes
 from piigan_tf.networks import Extractor, Generator, global_critic, local_critic, sample_z
 
@@ -69,36 +69,63 @@ class PiiGAN(keras.Model):
     Calling the model, ``model((images, masks))`` or
     ``model((images, masks, z))``, returns the completed images (refined
     output pasted into the known pixels), [B, H, W, 3] in [-1, 1].
+
+    Args:
+        img_hw, box_hw: image and hole-box size.
+        d_steps: critic steps per generator step (the reference's 5).
+        weights: the loss weights (default: the reference's).
+        extractor_activation: ``"elu"`` (paper) or ``"leaky_relu"`` (reference code).
+        gradient_clip: clip value of the reference's GRADIENT_CLIP, or None.
+        seed: seed of the model's own noise generator.
+        precision: compute dtype of the networks: ``"float32"`` (default),
+            ``"bfloat16"`` or ``"float16"`` (mixed precision; variables stay
+            float32; float16 needs loss-scaled optimizers).
+        fast_paths: False runs the generator's plain conv formulations
+            (``piigan_tf.layers.fast_conv``; for benchmarks and equivalence tests).
+        native_dilation: force (True) or forbid (False) the Conv2D op's own
+            dilation; None probes the running TensorFlow.
     """
 
     def __init__(self, img_hw=(128, 128), box_hw=(64, 64), d_steps: int = 5,
                  weights: LossWeights | None = None, extractor_activation: str = "elu",
-                 gradient_clip: float | None = None, seed: int = 0, name: str = "piigan",
-                 **kwargs):
+                 gradient_clip: float | None = None, seed: int = 0,
+                 precision: str | None = None, fast_paths: bool = True,
+                 native_dilation: bool | None = None, name: str = "piigan", **kwargs):
         super().__init__(name=name, **kwargs)
+        if precision not in (None, "float32", "bfloat16", "float16"):
+            raise ValueError(f"precision must be float32, bfloat16 or float16, got {precision!r}")
+        #: Compute dtype of the four networks; their variables stay float32.
+        self.precision = precision or "float32"
+        policy = "float32" if self.precision == "float32" else f"mixed_{self.precision}"
         self.img_hw = tuple(int(v) for v in img_hw)
         self.box_hw = tuple(int(v) for v in box_hw)
         self.d_steps = int(d_steps)
         self.loss_weights_ = weights or LossWeights()
         self.gradient_clip = gradient_clip
         self.seed = int(seed)
-        self.generator = Generator()
-        self.extractor = Extractor(self.box_hw, extractor_activation)
-        self.local_critic = local_critic(self.box_hw)
-        self.global_critic = global_critic(self.img_hw)
+        self.generator = Generator(fast_paths=fast_paths, native_dilation=native_dilation,
+                                   dtype=policy)
+        self.extractor = Extractor(self.box_hw, extractor_activation, dtype=policy)
+        self.local_critic = local_critic(self.box_hw, dtype=policy)
+        self.global_critic = global_critic(self.img_hw, dtype=policy)
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
         # Tracked so that checkpoints of the model restore the noise stream.
         self.noise_state = self.seed_generator.state.value
         self.trackers = {n: keras.metrics.Mean(name=n) for n in D_TERMS + G_TERMS}
 
     @classmethod
-    def from_config_object(cls, config) -> "PiiGAN":
-        """Builds the model from a ``piigan_tf.config.Config``."""
+    def from_config_object(cls, config, **kwargs) -> "PiiGAN":
+        """Builds the model from a ``piigan_tf.config.Config``.
+
+        ``kwargs`` (``precision``, ``fast_paths``, ``native_dilation``) go to
+        the constructor. For a model to train, use
+        ``piigan_tf.builders.build_piigan``: it also compiles the optimizers.
+        """
         return cls(img_hw=config.img_hw, box_hw=config.box_hw, d_steps=config.D_STEPS,
                    weights=LossWeights.from_config(config),
                    extractor_activation=config.EXTRACTOR_ACTIVATION,
                    gradient_clip=config.GRADIENT_CLIP_VALUE if config.GRADIENT_CLIP else None,
-                   seed=config.SEED)
+                   seed=config.SEED, **kwargs)
 
     # ------------------------------------------------------------------ build
     def build(self, input_shape=None):
@@ -110,8 +137,12 @@ class PiiGAN(keras.Model):
         self.built = True
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Sets the two optimizers (default: Adam 1e-4, beta1 0.5, beta2 0.9, as the reference)."""
-        super().compile(**kwargs)
+        """Sets the two optimizers (default: Adam 1e-4, beta1 0.5, beta2 0.9, as the reference).
+
+        ``kwargs`` go to ``keras.Model.compile`` (e.g. ``jit_compile``); the
+        model has no ``optimizer`` of Keras' own (``train_step`` uses these two).
+        """
+        super().compile(optimizer=None, **kwargs)
         self.g_optimizer = g_optimizer or default_optimizer("g_optimizer")
         self.d_optimizer = d_optimizer or default_optimizer("d_optimizer")
         if not self.built:
@@ -294,6 +325,15 @@ class PiiGAN(keras.Model):
         return z, alpha, eps
 
     def train_step(self, data):
+        """One iteration on ``data`` (see the class docstring); returns the loss means.
+
+        Under a strategy with several replicas each replica's share arrives
+        batch-major (``[B/n, K, ...]``: ``tf.distribute`` splits elements
+        along their first axis; ``Trainer`` feeds it so) and is transposed back.
+        """
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            data = from_batch_major(data)
         images = tf.cast(data["images"], tf.float32)
         masks = tf.cast(data["masks"], tf.float32)
         boxes = tf.cast(data["boxes"], tf.int32)
@@ -319,53 +359,14 @@ class PiiGAN(keras.Model):
         return {n: t.result() for n, t in self.trackers.items()}
 
 
-def _resource_handle(variable):
-    """The resource handle of a Keras variable, a tf.Variable or a distributed component."""
-    if isinstance(variable, keras.Variable):
-        variable = variable.value
-    return variable.handle
-
-
-@keras.saving.register_keras_serializable(package="piigan_tf")
-class FusedAdam(keras.optimizers.Adam):
-    """Adam whose update of each variable is TF's one fused kernel, as in TF1.
-
-    The reference trained with ``tf.train.AdamOptimizer``, whose update is
-    the ``ApplyAdam`` kernel: moments and weight in one pass over a variable.
-    Keras' Adam writes the same update as about ten element-wise ops per
-    variable (each a pass over it); on the ~47 M weights of PiiGAN that took
-    57 ms per generator step here against 18 ms fused (0.5-1.8 % of a
-    training iteration: ``bench/bench_train.py --modes fp32,keras_adam``).
-    Same variables and slots as ``keras.optimizers.Adam`` (checkpoints are
-    interchangeable), same formula: ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``,
-    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
-    ``w -= lr_t m / (sqrt(v) + eps)``.
-    With ``piigan_tf.layers.fast_conv.set_fast_paths(False)`` (benchmarks'
-    plain formulations) updates are traced in Keras' form.
-    """
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self.amsgrad or not fast_paths_enabled():  # Keras' element-wise form
-            return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        index = self._get_variable_index(variable)
-        tf.raw_ops.ResourceApplyAdam(
-            var=_resource_handle(variable),
-            m=_resource_handle(self._momentums[index]),
-            v=_resource_handle(self._velocities[index]),
-            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
-
-
 def default_optimizer(name: str, learning_rate: float = 1e-4, beta_1: float = 0.5,
                       beta_2: float = 0.9) -> keras.optimizers.Optimizer:
     """Adam with the reference's settings (``tf.train.AdamOptimizer(lr, 0.5, 0.9)``).
 
-    Its epsilon is TF1's default, 1e-8 (Keras' default is 1e-7), and each
-    update is the fused kernel TF1 ran (:class:`FusedAdam`).
+    Its epsilon is TF1's default, 1e-8 (Keras' default is 1e-7). Same update
+    as TF1's fused ``ApplyAdam`` kernel, written as Keras' element-wise ops
+    (a fused kernel through Keras internals gained 0.5-1.8 % of an iteration,
+    within this machine's noise: docs/performance.md).
     """
-    return FusedAdam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=1e-8,
-                     name=name)
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                                 epsilon=1e-8, name=name)

@@ -173,7 +173,7 @@ def make_model_folder(checkpoint_dir: str | os.PathLike, out: str | os.PathLike,
     """
     from piigan_tf.inference import load_generator
 
-    from piigan_tf.evaluation import checkpoint_step
+    from piigan_tf.checkpoints import checkpoint_step
 
     generator, config, source = load_generator(checkpoint_dir)
     out = Path(out)

@@ -1,10 +1,19 @@
-"""The training loop: data, model, checkpoints, TensorBoard, resume, interrupts.
+"""Training: ``Trainer(config).fit()`` is what ``train.py`` runs.
 
-``Trainer(config).fit()`` is what ``train.py`` runs. It is a plain loop over
-``model.train_step`` (compiled with ``tf.function``) rather than
-``model.fit``, so that the step counter, checkpoints every ``TRAIN_SPE``
-steps, exact resume (weights, both optimizers, noise generator and data
-iterator position) and interrupt handling are all under its control.
+``Trainer`` resolves the dataset, builds the model through
+``piigan_tf.builders``, keeps the run's checkpoints in a
+``piigan_tf.checkpoints.CheckpointStore``, and trains with ``model.fit``'s
+loop written out (:meth:`Trainer._run`: one Keras epoch, one batch per
+iteration; Keras' own ``fit`` cannot drive this model under a multi-worker
+strategy) and Keras callbacks from ``piigan_tf.callbacks``: the NaN guard,
+TensorBoard summaries and ``losses.jsonl`` every VAL_PSTEPS, evaluation every
+EVAL_STEPS, a checkpoint every TRAIN_SPE, SIGTERM/Ctrl-C handling and a
+progress bar. Users add their own Keras callbacks with
+``Trainer.fit(callbacks=[...])``.
+
+Exact resume: a checkpoint holds the weights and both optimizers; the data
+stream (``builders.training_dataset``) starts at any step and draws the noise
+from ``(SEED, step)``, so a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -13,9 +22,7 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -23,37 +30,28 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from piigan_tf import callbacks as cb
+from piigan_tf.builders import build_piigan, training_dataset, validation_batch
+from piigan_tf.callbacks import TrainingDiverged
+from piigan_tf.checkpoints import (CheckpointReadError, CheckpointStore, CheckpointWriteError,
+                                   error_text)
 from piigan_tf.config import Config
-from piigan_tf.data import build_dataset, read_flist, resolve_dataset, scan_files
-from piigan_tf.data.noise import add_training_noise
+from piigan_tf.data import read_flist, resolve_dataset, scan_files
 from piigan_tf.distribute import (PEER_ERRORS, WorkerLostError, check_same_step,
-                                  dtype_policy, from_batch_major, lost_worker_message,
-                                  resolve_mixed_precision, save_worker_copy, scratch_dir,
+                                  lost_worker_message, save_worker_copy, scratch_dir,
                                   shard_by_batch, to_batch_major, worker_role)
-from piigan_tf.model import PiiGAN, default_optimizer
+from piigan_tf.model import PiiGAN
 from piigan_tf.utils import image_grid
 
 log = logging.getLogger("piigan_tf")
 
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; no checkpoint was written for that step."""
+__all__ = ["CheckpointReadError", "CheckpointWriteError", "ConfigMismatchError",
+           "DataPipelineError", "LossLog", "Trainer", "TrainingDiverged", "dataset_name",
+           "parameter_summary", "read_loss_log", "seed_everything"]
 
 
 class ConfigMismatchError(ValueError):
     """A checkpoint directory holds a run with an incompatible configuration."""
-
-
-class CheckpointWriteError(RuntimeError):
-    """A checkpoint could not be written (disk full, unwritable folder, ...).
-
-    The previous checkpoint is left as it was; the message names the folder,
-    the OS error and the checkpoint a rerun resumes from.
-    """
-
-
-class CheckpointReadError(RuntimeError):
-    """No checkpoint in a folder could be restored (all are unreadable)."""
 
 
 class DataPipelineError(RuntimeError):
@@ -63,27 +61,6 @@ class DataPipelineError(RuntimeError):
 # Keys that change variable shapes or the data stream: a run resumed with
 # different values would not restore (or would silently change the data).
 _RESUME_KEYS = ("IMG_SHAPES", "HEIGHT", "WIDTH", "EXTRACTOR_ACTIVATION", "D_STEPS")
-
-# Entries a CheckpointManager writes: ckpt-N.index, ckpt-N.data-K-of-M,
-# ckpt-N_temp/ (during a save) and *.tempstate* files (being renamed into place).
-_CKPT_FILE = re.compile(r"ckpt-(\d+)(_temp|\.index.*|\.data-\d+-of-\d+.*)")
-
-
-def _error_text(error: BaseException) -> str:
-    """A one-line description of an OS or TensorFlow error, with its errno name."""
-    if isinstance(error, tf.errors.OpError):
-        text = re.sub(r"\s*\[\[\{\{.*?\]\]", "", error.message)  # graph node annotations
-        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-        text = re.sub(r"\s*\[Op:\w+\]( name: \S*)?", "", text)
-    elif isinstance(error, OSError) and error.errno is not None:
-        import errno as errno_module
-
-        name = errno_module.errorcode.get(error.errno, str(error.errno))
-        where = f": {error.filename}" if error.filename else ""
-        text = f"[{name}] {error.strerror}{where}"
-    else:
-        text = str(error)
-    return " ".join(text.split())[:500]
 
 
 def dataset_name(dataset: str) -> str:
@@ -125,7 +102,7 @@ class LossLog:
             self._file = open(self.path, "a", encoding="utf-8")
         except OSError as e:
             log.warning("cannot write %s (%s); losses go to TensorBoard only",
-                        self.path, _error_text(e))
+                        self.path, error_text(e))
 
     def write(self, step: int, logs: dict) -> None:
         if self._file is None:
@@ -135,7 +112,7 @@ class LossLog:
             self._file.flush()
         except OSError as e:
             log.warning("cannot write %s (%s); losses go to TensorBoard only",
-                        self.path, _error_text(e))
+                        self.path, error_text(e))
             self.close()
 
     def close(self) -> None:
@@ -159,15 +136,17 @@ def read_loss_log(path: str | os.PathLike) -> list[dict]:
 
 
 class Trainer:
-    """Trains a PiiGAN model as configured.
+    """Trains a PiiGAN model as configured: the fit loop with the run's Keras callbacks.
 
     Args:
         config: the resolved ``Config``.
         checkpoint_dir: where checkpoints go; default
             ``CHECKPOINT_DIR/<dataset>`` (or ``MODEL_RESTORE`` if set).
         log_dir: TensorBoard folder; default ``LOG_DIR/<dataset>``.
-        resume: restore the latest checkpoint in ``checkpoint_dir`` if any; with
-            False, existing checkpoints there are deleted (a fresh run).
+        resume: restore the latest checkpoint in ``checkpoint_dir`` if any;
+            with False, :meth:`fit` starts fresh, removing the folder's
+            checkpoint files first (nothing else there; nothing at all before
+            ``fit`` is called).
         jit_compile: compile the train step with XLA.
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
             BATCH_SIZE is per replica; the global batch is split over the
@@ -175,19 +154,23 @@ class Trainer:
         mixed_precision: ``None`` (float32), ``"auto"`` (bfloat16 on CPU,
             float16 on GPU), ``"bfloat16"`` or ``"float16"`` (loss-scaled).
             Variables stay float32.
+        init_from: a shipped model folder (``pretrained/celeba64``) or a
+            training checkpoint folder whose generator weights a *fresh* run
+            starts from (fine-tuning); the extractor, the critics and both
+            optimizers start new. Ignored when the run resumes from its own
+            checkpoint. The generator is fully convolutional, so the image
+            size may differ from the source model's.
     """
 
     def __init__(self, config: Config, checkpoint_dir: str | None = None,
                  log_dir: str | None = None, resume: bool = True, jit_compile: bool = False,
                  strategy: tf.distribute.Strategy | None = None,
-                 mixed_precision: str | None = None):
+                 mixed_precision: str | None = None, init_from: str | None = None):
         self.config = config
+        self.init_from = init_from
         name = dataset_name(config.DATASET)
-        self.checkpoint_dir = Path(checkpoint_dir or config.MODEL_RESTORE
-                                   or Path(config.CHECKPOINT_DIR) / name)
         self.log_dir = Path(log_dir or Path(config.LOG_DIR) / name)
         self.resume = resume
-        self.jit_compile = jit_compile
         self.strategy = strategy or tf.distribute.get_strategy()
         # Multi-worker: only the chief writes the run folder; the others log to
         # a temporary folder and save to temporary ones, removed after use
@@ -195,9 +178,11 @@ class Trainer:
         self.role = worker_role(self.strategy)
         if not self.role.is_chief:
             self.log_dir = scratch_dir(self.role, "logs")
-        self._stop_signal = None
         #: "SIGTERM"/"SIGINT" when the last fit() stopped on that signal, else None.
         self.stopped_by: str | None = None
+        self._signal_stop: cb.SignalStop | None = None
+        self._saved_step: int | None = None
+        self._train_fn = None
 
         train_flist, val_flist = resolve_dataset(config.DATASET, config.DATA_DIR)
         self.train_files, bad = scan_files(read_flist(train_flist))
@@ -210,83 +195,27 @@ class Trainer:
         log.info("dataset %s: %d training files (%d skipped), %d validation files",
                  config.DATASET, len(self.train_files), bad, len(self.val_files))
 
-        self.compute_dtype = resolve_mixed_precision(mixed_precision)
-        if self.compute_dtype == "float16" and config.GRADIENT_CLIP:
-            raise ValueError("GRADIENT_CLIP does not combine with float16 loss scaling; use "
-                             "--mixed_precision bfloat16 or turn GRADIENT_CLIP off")
-        with self.strategy.scope(), dtype_policy(self.compute_dtype):
-            self.model = PiiGAN.from_config_object(config)
-            optimizers = [default_optimizer(name, config.LEARNING_RATE, config.BETA_1,
-                                            config.BETA_2)
-                          for name in ("g_optimizer", "d_optimizer")]
-            if self.compute_dtype == "float16":  # float16 gradients underflow unscaled
-                optimizers = [keras.optimizers.LossScaleOptimizer(o, name=o.name)
-                              for o in optimizers]
-            self.model.compile(g_optimizer=optimizers[0], d_optimizer=optimizers[1])
-        if not resume and self.role.is_chief and self.checkpoint_dir.exists():
-            shutil.rmtree(self.checkpoint_dir)
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, g_optimizer=self.model.g_optimizer,
-            d_optimizer=self.model.d_optimizer)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.checkpoint_dir),
-                                                  max_to_keep=3)
-        self._train_fn = None
-
-    # ------------------------------------------------------------------ data
-    def train_dataset(self, start: int = 0) -> tf.data.Dataset:
-        """The training stream from element ``start`` on.
-
-        Each element holds the D_STEPS + 1 batches of one iteration, so the
-        data position of a run is its step: resuming at step n rebuilds the
-        stream with ``start_batch=n`` (exact, and nothing before it is read)
-        instead of storing iterator buffers in every checkpoint.
-        """
-        c = self.config
-        ds = build_dataset(
-            self.train_files, c.IMG_SHAPES, c.BATCH_SIZE * self.strategy.num_replicas_in_sync,
-            box_shape=c.box_hw, max_delta=(c.MAX_DELTA_HEIGHT, c.MAX_DELTA_WIDTH),
-            margins=(c.VERTICAL_MARGIN, c.HORIZONTAL_MARGIN), mask_type=c.MASK_TYPE,
-            random_crop=c.RANDOM_CROP, group=c.D_STEPS + 1, shuffle=True, repeat=True,
-            seed=c.SEED, start_batch=start)
-        # The noise (z, alpha, eps) is data too, drawn from (SEED, step): a
-        # resumed run gets the same noise, and a distributed step the same
-        # noise per sample as the single-device step.
-        return add_training_noise(ds, c.box_hw, seed=c.SEED, start=start)
-
-    def _input(self, start: int = 0):
-        """``train_dataset`` as the compiled step reads it (split over replicas)."""
-        ds = self.train_dataset(start)
-        if self.strategy.num_replicas_in_sync == 1:
-            return ds
-        # tf.distribute splits elements along axis 0: make it the batch axis.
-        ds = ds.map(to_batch_major, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return self.strategy.experimental_distribute_dataset(shard_by_batch(ds))
-
-    def _local_element(self, data) -> dict:
-        """This worker's part of an element from ``_input``, as [K, B, ...] tensors."""
-        if self.strategy.num_replicas_in_sync == 1:
-            return data
-        parts = {k: self.strategy.experimental_local_results(v) for k, v in data.items()}
-        return from_batch_major({k: tf.concat(v, axis=0) for k, v in parts.items()})
-
-    def static_view(self) -> dict | None:
-        """Fixed validation images with the reference's centre box (the "static view")."""
-        c = self.config
-        if not self.val_files or c.STATIC_VIEW_SIZE <= 0:
-            return None
-        files = self.val_files[:c.STATIC_VIEW_SIZE]
-        ds = build_dataset(files, c.IMG_SHAPES, len(files), box_shape=c.box_hw,
-                           max_delta=(0, 0), mask_type="box", random_crop=c.RANDOM_CROP,
-                           shuffle=False, repeat=False, seed=c.SEED, drop_remainder=False)
-        for batch in ds.take(1):
-            return batch
-        return None
+        self.model = build_piigan(config, mixed_precision, self.strategy,
+                                  jit_compile=jit_compile)
+        self.compute_dtype = None if self.model.precision == "float32" else self.model.precision
+        self.checkpoint_dir = (checkpoint_dir or config.MODEL_RESTORE
+                               or Path(config.CHECKPOINT_DIR) / name)
 
     # ------------------------------------------------------------ checkpoint
     @property
+    def checkpoint_dir(self) -> Path:
+        return self.store.directory
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, folder) -> None:
+        self.store = CheckpointStore(folder, max_to_keep=3, model=self.model,
+                                     g_optimizer=self.model.g_optimizer,
+                                     d_optimizer=self.model.d_optimizer)
+
+    @property
     def step(self) -> int:
         """Generator steps done (= reference iterations)."""
-        return int(self.model.g_optimizer.iterations.numpy())
+        return cb.global_step(self.model)
 
     def _check_config_compatible(self) -> None:
         saved = self.checkpoint_dir / "config.yml"
@@ -308,58 +237,6 @@ class Trainer:
                 + "; ".join(diffs) + "). Pass another --checkpoint_dir, or --fresh to "
                 "start over in this folder.")
 
-    def _checkpoint_files(self) -> list[tuple[int, str, Path]]:
-        """``(number, kind, path)`` of the ``ckpt-N*`` entries in the checkpoint folder."""
-        if not self.checkpoint_dir.is_dir():
-            return []
-        found = []
-        for entry in self.checkpoint_dir.iterdir():
-            m = _CKPT_FILE.fullmatch(entry.name)
-            if m:
-                found.append((int(m.group(1)), m.group(2), entry))
-        return found
-
-    def _remove_partial_checkpoints(self) -> None:
-        """Deletes what an interrupted or failed save left behind.
-
-        TensorFlow writes ``ckpt-N`` through a ``ckpt-N_temp/`` folder and
-        ``.tempstate`` files renamed into place, and the ``checkpoint`` file
-        (rewritten atomically) names ``ckpt-N`` only after it is complete. So
-        temp folders, and checkpoint files newer than the last one that file
-        names, are debris of a kill or a write error: never restored, they
-        only take disk space (160 MB each even for the tiny preset).
-        """
-        recorded = {Path(p).name for p in self.manager.checkpoints}
-        latest = self.manager.latest_checkpoint
-        if latest is None:  # without an index nothing is known to be debris
-            newest = None
-        else:
-            newest = int(Path(latest).name.rsplit("-", 1)[1])
-        for number, kind, path in self._checkpoint_files():
-            stale = kind == "_temp" or ".tempstate" in kind or (
-                newest is not None and number > newest and f"ckpt-{number}" not in recorded)
-            if stale:
-                log.info("removing %s, left by an interrupted checkpoint save", path)
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-
-    def _restore_candidates(self) -> list[str]:
-        """Checkpoints to try, newest first: those the ``checkpoint`` file names.
-
-        If that file is missing but complete ``ckpt-N.index`` files are there
-        (e.g. copied without it), those are used instead of starting over.
-        """
-        if self.manager.checkpoints:
-            return list(reversed(self.manager.checkpoints))
-        numbers = sorted({n for n, kind, _ in self._checkpoint_files() if kind == ".index"},
-                         reverse=True)
-        if numbers:
-            log.warning("%s has checkpoint files but no 'checkpoint' index file; trying them "
-                        "newest first", self.checkpoint_dir)
-        return [str(self.checkpoint_dir / f"ckpt-{n}") for n in numbers]
-
     def _first_non_finite(self) -> str | None:
         """Name of the first NaN/Inf weight or optimizer variable, or None."""
         variables = (list(self.model.weights) + list(self.model.g_optimizer.variables)
@@ -369,6 +246,11 @@ class Trainer:
                     not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))):
                 return getattr(v, "path", None) or v.name
         return None
+
+    def _check_finite(self) -> None:
+        bad = self._first_non_finite()
+        if bad:
+            raise ValueError(f"variable {bad} is NaN/Inf")
 
     def _apply_configured_learning_rate(self) -> None:
         # The optimizers checkpoint their learning rate; the configured one
@@ -388,45 +270,67 @@ class Trainer:
         """Restores the latest complete checkpoint, if any. Returns the step.
 
         A checkpoint that cannot be read (truncated, corrupt, NaN weights) is
-        skipped with a warning in favour of the next older one.
+        skipped with a warning in favour of the next older one. A Trainer
+        made with ``resume=False`` starts fresh instead: the folder's
+        checkpoint files are removed (by the chief), and later calls resume.
 
         Raises:
             ConfigMismatchError: the folder holds a run with another configuration.
             CheckpointReadError: checkpoints exist but none can be restored.
         """
         if not self.resume:
-            return 0
+            if self.role.is_chief:
+                self.store.clear()
+            self.resume = True  # this run's own checkpoints from now on
+            return self.step  # 0 for a new model
         if self.role.is_chief:  # the others only read the chief's folder
-            self._remove_partial_checkpoints()
-        candidates = self._restore_candidates()
-        if not candidates:
+            self.store.remove_debris()
+        if not self.store.candidates():
             return 0
         self._check_config_compatible()
-        problems = []
-        for path in candidates:
-            try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-                bad = self._first_non_finite()
-                if bad:
-                    raise ValueError(f"variable {bad} is NaN/Inf")
-            except Exception as e:  # noqa: BLE001 - any failure makes this one unusable
-                problems.append(f"{path}: {_error_text(e)}")
-                log.warning("cannot restore %s (%s); trying the previous checkpoint",
-                            path, _error_text(e))
-                continue
-            log.info("resumed from %s at step %d", path, self.step)
-            self._apply_configured_learning_rate()
-            return self.step
-        raise CheckpointReadError(
-            f"none of the {len(candidates)} checkpoints in {self.checkpoint_dir} can be "
-            f"restored ({'; '.join(problems)}). Move the folder away to keep it, or pass "
-            "--fresh to start over (this deletes it).")
+        path = self.store.restore(check=self._check_finite)
+        if path is None:
+            return 0
+        log.info("resumed from %s at step %d", path, self.step)
+        self._apply_configured_learning_rate()
+        return self.step
+
+    def warm_start(self) -> str:
+        """Sets the generator's weights from ``init_from``. Returns the source file.
+
+        Raises:
+            CheckpointReadError: the source is missing, unreadable, or its
+                generator does not fit this one (one line naming it).
+        """
+        from piigan_tf.inference import load_generator
+
+        try:
+            source, _, path = load_generator(self.init_from)
+        except (RuntimeError, OSError, ValueError) as e:  # incl. CheckpointNotFoundError
+            raise CheckpointReadError(f"cannot start from --init_from {self.init_from}: "
+                                      f"{error_text(e)}") from None
+        target = self.model.generator.weights
+        values = source.get_weights()
+        misfit = [f"{v.path} {list(v.shape)} vs {list(x.shape)}" for v, x in zip(target, values)
+                  if tuple(v.shape) != tuple(x.shape)]
+        if len(values) != len(target) or misfit:
+            raise CheckpointReadError(
+                f"cannot start from --init_from {self.init_from}: its generator does not fit "
+                f"this one ({len(values)} vs {len(target)} weights; {'; '.join(misfit[:2])})")
+        self.model.generator.set_weights(values)
+        log.info("fresh run: generator initialised from %s (extractor, critics and "
+                 "optimizers start new)", path)
+        return path
+
+    def _write_config(self) -> None:
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.config.dump(self.checkpoint_dir / "config.yml")
 
     def save(self) -> str:
         """Writes a checkpoint for the current step.
 
         Atomic: a kill at any moment leaves the previous checkpoint as the one
-        a restart resumes from (see :meth:`_remove_partial_checkpoints`).
+        a restart resumes from (see ``CheckpointStore.remove_debris``).
 
         Raises:
             TrainingDiverged: a weight or optimizer variable is NaN/Inf; nothing
@@ -439,64 +343,118 @@ class Trainer:
         if bad:
             raise TrainingDiverged(
                 f"variable {bad} became NaN/Inf at step {step}; training stopped, no "
-                f"checkpoint written for it (last good: "
-                f"{self.manager.latest_checkpoint or 'none'}). Lower the learning rate "
-                "(--set LEARNING_RATE=...) or check the data.")
+                f"checkpoint written for it (last good: {self.store.latest or 'none'}). "
+                "Lower the learning rate (--set LEARNING_RATE=...) or check the data.")
         if not self.role.is_chief:
-            return save_worker_copy(self.checkpoint, self.role, step)
-        try:
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            self.config.dump(self.checkpoint_dir / "config.yml")
-            path = self.manager.save(checkpoint_number=step)
-        except (OSError, tf.errors.OpError) as e:
-            if self.role.num_workers > 1 and isinstance(e, PEER_ERRORS):
-                raise
-            try:
-                self._remove_partial_checkpoints()  # frees the space a partial write took
-            except OSError:
-                pass
-            raise CheckpointWriteError(
-                f"could not write the checkpoint for step {step} to {self.checkpoint_dir}: "
-                f"{_error_text(e)}. The previous checkpoint "
-                f"({self.manager.latest_checkpoint or 'none'}) is intact; free disk space or "
-                "fix the folder (or pass --checkpoint_dir), then run the same command to "
-                "resume from it.") from e
-        log.info("saved checkpoint %s", path)
+            path = save_worker_copy(self.store.checkpoint, self.role, step)
+        else:
+            path = self.store.save(
+                step, passthrough=PEER_ERRORS if self.role.num_workers > 1 else (),
+                prepare=self._write_config)
+            log.info("saved checkpoint %s", path)
+        self._saved_step = step
         return path
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ data
+    def train_dataset(self, start: int = 0) -> tf.data.Dataset:
+        """The training stream from element ``start`` on (``builders.training_dataset``)."""
+        return training_dataset(self.config, self.train_files, start_batch=start,
+                                batch_size=self.config.BATCH_SIZE
+                                * self.strategy.num_replicas_in_sync)
+
+    def _input(self, start: int = 0):
+        """``train_dataset`` as the compiled step reads it (split over replicas)."""
+        ds = self.train_dataset(start)
+        if self.strategy.num_replicas_in_sync == 1:
+            return ds
+        # tf.distribute splits elements along axis 0: make it the batch axis
+        # (PiiGAN.train_step transposes each replica's share back).
+        ds = ds.map(to_batch_major, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return self.strategy.experimental_distribute_dataset(shard_by_batch(ds))
+
     def _compiled_step(self):
+        """One iteration as a ``tf.function``: ``strategy.run(model.train_step)``.
+
+        What ``model.fit`` would compile; returns the (already cross-replica)
+        loss means of the first replica.
+        """
         if self._train_fn is None:
             model, strategy = self.model, self.strategy
 
-            if strategy.num_replicas_in_sync == 1:
-                def step(data):
-                    return strategy.run(model.train_step, args=(data,))
-            else:
-                def step(data):  # each replica's share arrives batch-major
-                    return strategy.run(lambda d: model.train_step(from_batch_major(d)),
-                                        args=(data,))
+            def step(data):
+                out = strategy.run(model.train_step, args=(data,))
+                if strategy.num_replicas_in_sync == 1:
+                    return out
+                return {k: strategy.experimental_local_results(v)[0] for k, v in out.items()}
 
-            self._train_fn = tf.function(step, jit_compile=self.jit_compile or None,
+            self._train_fn = tf.function(step, jit_compile=bool(model.jit_compile) or None,
                                          reduce_retracing=True)
         return self._train_fn
 
-    def _on_signal(self, signum, frame):  # noqa: ARG002 - signal handler signature
-        self._stop_signal = signum
+    def _run(self, start: int, max_iters: int, callbacks: list) -> None:
+        """The steps from ``start`` to ``max_iters``, each followed by the callbacks.
 
-    def _write_summaries(self, writer, logs: dict, data, static) -> None:
+        The loop of ``model.fit`` (one epoch, one batch per iteration), written
+        out: Keras 3's ``fit`` cannot run a multi-worker strategy on this
+        model (it reduces the dict batch across workers for a symbolic build,
+        then reduces the scalar logs along axis 0), and reading the next
+        element apart from the step tells a data failure from a step failure.
+        """
+        hooks = keras.callbacks.CallbackList(callbacks, model=self.model)
+        train_fn = self._compiled_step()
+        iterator = iter(self._input(start))
+        self.model.stop_training = False
+        hooks.on_train_begin()
+        hooks.on_epoch_begin(0)
+        for batch in range(max_iters - start):
+            hooks.on_train_batch_begin(batch)
+            try:
+                data = next(iterator)
+            except tf.errors.OpError as e:
+                if self.role.num_workers > 1 and isinstance(e, PEER_ERRORS):
+                    raise
+                # Unreadable files are skipped inside the pipeline; what gets
+                # here is fatal (e.g. no file of an epoch could be decoded).
+                raise DataPipelineError(f"the training data pipeline failed at step "
+                                        f"{self.step}: {error_text(e)}") from None
+            hooks.on_train_batch_end(batch, train_fn(data))
+            if self.model.stop_training:
+                break
+        hooks.on_epoch_end(0)
+        hooks.on_train_end()
+
+    def static_view(self) -> dict | None:
+        """Fixed validation images with the reference's centre box (the "static view")."""
+        if not self.val_files or self.config.STATIC_VIEW_SIZE <= 0:
+            return None
+        return validation_batch(self.config, self.val_files)
+
+    # ------------------------------------------------------------ callbacks
+    def _on_signal(self, signum, frame):  # noqa: ARG002 - signal handler signature
+        if self._signal_stop is not None:
+            self._signal_stop.request_stop(signum)
+
+    def _stop_and_save(self, name: str) -> None:
+        self.stopped_by = name
+        if self._saved_step != self.step:
+            self.save()
+
+    def _write_summaries(self, writer, logs: dict, static) -> None:
+        """Loss scalars and image grids of this step (every VAL_PSTEPS)."""
         c = self.config
-        with writer.as_default(step=self.step):
+        step = self.step
+        with writer.as_default(step=step):
             for name, value in logs.items():
                 group = "critic" if name.startswith(("d_", "gp_")) else "generator"
                 tf.summary.scalar(f"losses/{group}/{name}", value)
             n = c.VIZ_MAX_OUT
-            data = self._local_element(data)
-            images, masks = data["images"][-1][:n], data["masks"][-1][:n]
-            # Noise from (SEED, step), not the training noise generator: drawing
-            # from that would make the training noise depend on how often (and
-            # up to which max_iters) summaries are written, breaking exact resume.
-            z = tf.random.stateless_normal(tf.shape(masks), seed=[c.SEED, self.step])
+            # The batch this step's generator update saw: element step - 1 of
+            # the stream, rebuilt (the stream is a function of the step).
+            element = next(iter(self.train_dataset(step - 1).take(1)))
+            images, masks = element["images"][-1][:n], element["masks"][-1][:n]
+            # Noise from (SEED, step), not the training noise: summaries must not
+            # change what training draws.
+            z = tf.random.stateless_normal(tf.shape(masks), seed=[c.SEED, step])
             viz = self.model.visualize(images, masks, z=z)
             tf.summary.image("train/real|incomplete|completed|x2|x1",
                              image_grid(viz), max_outputs=n)
@@ -507,6 +465,12 @@ class Trainer:
                     [static["images"], static["images"] * (1 - static["masks"]), completed]),
                     max_outputs=len(static["images"]))
         writer.flush()
+
+    def _log_losses(self, writer, loss_log, static, step: int, logs: dict) -> None:
+        self._write_summaries(writer, logs, static)
+        loss_log.write(step, logs)
+        for tracker in self.model.metrics:  # the next line averages the steps after this one
+            tracker.reset_state()
 
     def _periodic_evaluation(self, start: int):
         """``(PeriodicEvaluator, EvalLog)`` when EVAL_STEPS is on, else ``(None, None)``."""
@@ -544,16 +508,24 @@ class Trainer:
                  time.perf_counter() - t0)
         return scores
 
-    def fit(self, max_iters: int | None = None, progress: bool = True) -> dict:
+    # ------------------------------------------------------------------ loop
+    def fit(self, max_iters: int | None = None, progress: bool = True,
+            callbacks=()) -> dict:
         """Trains until ``max_iters`` generator steps (default MAX_ITERS).
 
-        Checkpoints every TRAIN_SPE steps, at the end, and on Ctrl-C / SIGTERM.
-        Returns the last logged losses.
+        The fit loop (:meth:`_run`) over the training stream from the
+        restored step, one Keras batch per iteration, with the run's callbacks: the NaN guard,
+        summaries and ``losses.jsonl`` every VAL_PSTEPS, evaluation every
+        EVAL_STEPS, a checkpoint every TRAIN_SPE and at the end, Ctrl-C /
+        SIGTERM handling (a checkpoint, then stop), the progress bar; then
+        ``callbacks``, the caller's own Keras callbacks.
 
-        Each time the summaries are written (every VAL_PSTEPS steps) the
-        losses also go to ``<log_dir>/losses.jsonl``, one JSON object per line
-        (``step`` plus the mean of each loss since the previous line); on
-        resume, lines after the restored step are dropped.
+        ``losses.jsonl`` gets one JSON object per VAL_PSTEPS (``step`` plus the
+        mean of each loss since the previous line); on resume, lines after
+        the restored step are dropped.
+
+        Returns:
+            The last step's logged losses (means since the last summary).
 
         Raises:
             TrainingDiverged: a loss or weight became NaN/Inf (nothing is saved for it).
@@ -562,108 +534,73 @@ class Trainer:
             CheckpointReadError: checkpoints exist but none can be restored.
             DataPipelineError: the input pipeline failed (e.g. no image decodes).
         """
-        from tqdm.auto import tqdm
-
         c = self.config
         max_iters = int(max_iters or c.MAX_ITERS)
-        self._stop_signal = self.stopped_by = None
+        self.stopped_by = None
         for t in self.model.metrics:  # a NaN from an earlier fit() must not linger
             t.reset_state()
         start = self.restore()
+        if self.init_from and start == 0 and self.step == 0:
+            self.warm_start()
+        elif self.init_from:
+            log.info("resuming %s at step %d: --init_from %s applies to fresh runs only",
+                     self.checkpoint_dir, start, self.init_from)
         if self.role.num_workers > 1:
             check_same_step(self.strategy, start, self.role, self.checkpoint_dir)
         try:  # fail now, not after hours of training, if the folder is unusable
             if self.role.is_chief:
-                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                self.config.dump(self.checkpoint_dir / "config.yml")
+                self._write_config()
         except OSError as e:
             raise CheckpointWriteError(
                 f"cannot write to the checkpoint folder {self.checkpoint_dir}: "
-                f"{_error_text(e)}. Pass a writable --checkpoint_dir.") from e
+                f"{error_text(e)}. Pass a writable --checkpoint_dir.") from e
         loss_log = LossLog(self.log_dir / "losses.jsonl", start)
         writer = tf.summary.create_file_writer(str(self.log_dir))
         static = self.static_view()
         evaluator, eval_log = self._periodic_evaluation(start)
         if evaluator is not None and start == 0:
             self._evaluate(evaluator, eval_log, writer)  # the untrained model: step 0
-        train_fn = self._compiled_step()
-        iterator = iter(self._input(start))
-        old_handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        logs: dict = {}
-        bar = tqdm(total=max_iters, initial=start, disable=not progress, unit="it",
-                   dynamic_ncols=True, desc="train")
-        last_saved = start
+        self._saved_step = start
+        last_logs: dict = {}
+        self._signal_stop = cb.SignalStop(self._stop_and_save, handler=self._on_signal)
+        bar = cb.ProgressBar(max_iters, start) if progress else None
+        run_callbacks = [
+            cb.NonFiniteLossGuard(lambda: self.store.latest),
+            cb.Every(1, lambda step, logs: last_logs.update(logs)),
+            cb.Every(c.VAL_PSTEPS, lambda step, logs: self._log_losses(writer, loss_log, static,
+                                                                        step, logs), max_iters),
+            cb.Every(c.TRAIN_SPE, lambda step, logs: self.save(), max_iters),
+            self._signal_stop,
+        ]
+        if evaluator is not None:  # after the summaries, before the checkpoint
+            run_callbacks.insert(3, cb.Every(c.EVAL_STEPS, lambda step, logs: self._evaluate(
+                evaluator, eval_log, writer), max_iters))
+        run_callbacks += ([bar] if bar else []) + list(callbacks)
         t0 = time.time()
         try:
-            while self.step < max_iters:
-                try:
-                    data = next(iterator)
-                except tf.errors.OpError as e:
-                    if self.role.num_workers > 1 and isinstance(e, PEER_ERRORS):
-                        raise
-                    # Unreadable files are skipped inside the pipeline; what gets
-                    # here is fatal (e.g. no file of an epoch could be decoded).
-                    raise DataPipelineError(
-                        f"the training data pipeline failed at step {self.step}: "
-                        f"{_error_text(e)}") from None
-                out = train_fn(data)
-                logs = {k: float(self.strategy.reduce("MEAN", v, axis=None)
-                                 if self.strategy.num_replicas_in_sync > 1 else v)
-                        for k, v in out.items()}
-                bad = [k for k, v in logs.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(
-                        f"loss {bad[0]} became {logs[bad[0]]} at step {self.step}; "
-                        f"training stopped, no checkpoint written for it (last good: "
-                        f"{self.manager.latest_checkpoint or 'none'}). Lower the learning "
-                        f"rate (--set LEARNING_RATE=...) or check the data.")
-                bar.update(1)
-                bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "ae", "kl")})
-                step = self.step
-                if step % c.VAL_PSTEPS == 0 or step == max_iters:
-                    self._write_summaries(writer, logs, data, static)
-                    loss_log.write(step, logs)
-                    for t in self.model.metrics:
-                        t.reset_state()
-                if evaluator is not None and (step % c.EVAL_STEPS == 0 or step == max_iters):
-                    self._evaluate(evaluator, eval_log, writer)
-                if step % c.TRAIN_SPE == 0 or step == max_iters:
-                    self.save()
-                    last_saved = step
-                if self._stop_signal is not None:
-                    name = self.stopped_by = signal.Signals(self._stop_signal).name
-                    log.warning("%s received at step %d: saving a checkpoint and stopping",
-                                name, step)
-                    if last_saved != step:
-                        self.save()
-                    break
+            self._run(start, max_iters, run_callbacks)
         except PEER_ERRORS as e:
             if self.role.num_workers == 1:
                 raise
             raise WorkerLostError(lost_worker_message(e, self.role, self.step,
                                                       self.checkpoint_dir)) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # outside the main thread: no signal handler there
             log.warning("interrupted at step %d: saving a checkpoint", self.step)
-            if self.step != last_saved:
+            if self.step != self._saved_step:
                 self.save()
             raise
         finally:
-            bar.close()
+            self._signal_stop.restore_handlers()
+            if bar is not None:
+                bar.close()
             writer.close()
             loss_log.close()
             if eval_log is not None:
                 eval_log.close()
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)
             if not self.role.is_chief:  # this worker's temporary log folder
                 shutil.rmtree(self.log_dir, ignore_errors=True)
         log.info("stopped at step %d after %.1f s", self.step, time.time() - t0)
-        return logs
+        return last_logs
 
 
 def parameter_summary(config: Config) -> str:

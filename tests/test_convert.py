@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from piigan_tf.builders import build_piigan
 from piigan_tf.config import load_config
 from piigan_tf.convert import (
-    COLOUR_INPUT_LAYERS, COLOUR_OUTPUT_LAYERS, CheckpointMismatchError, build_model,
+    COLOUR_INPUT_LAYERS, COLOUR_OUTPUT_LAYERS, CheckpointMismatchError,
     convert_reference_checkpoint, load_reference_weights, model_variables, port_name,
     reference_name, resolve_checkpoint, skip_category)
 
@@ -68,7 +69,7 @@ def config():
 @pytest.fixture(scope="module")
 def spare_model(config):
     """A built model that tests load weights into (building one takes seconds)."""
-    return build_model(config)
+    return build_piigan(config)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +165,7 @@ def test_converted_checkpoint_restores_every_weight(converted, reference_values,
     assert not (report["missing"] or report["unexpected"] or report["mismatched"])
     assert yaml.safe_load((out / "config.yml").read_text())["IMG_SHAPES"] == [32, 32, 3]
 
-    fresh = build_model(config)
+    fresh = build_piigan(config)
     ckpt = tf.train.Checkpoint(model=fresh, g_optimizer=fresh.g_optimizer,
                                d_optimizer=fresh.d_optimizer)
     ckpt.restore(tf.train.latest_checkpoint(str(out))).assert_existing_objects_matched()
@@ -187,7 +188,7 @@ def test_converted_checkpoint_restores_every_weight(converted, reference_values,
 
 def test_model_only_restore(converted, reference_values, config):
     _, out = converted
-    fresh = build_model(config)
+    fresh = build_piigan(config)
     tf.train.Checkpoint(model=fresh).restore(
         tf.train.latest_checkpoint(str(out))).expect_partial()
     np.testing.assert_array_equal(
@@ -198,7 +199,7 @@ def test_model_only_restore(converted, reference_values, config):
 def test_rgb_weights_compute_the_reference_function_on_rgb(reference_checkpoint, spare_model,
                                                            config):
     """f_rgb(x) == reverse(f_bgr(reverse(x))) for all four networks."""
-    bgr = build_model(config)
+    bgr = build_piigan(config)
     load_reference_weights(bgr, reference_checkpoint, bgr_to_rgb=False)
     rgb = spare_model
     load_reference_weights(rgb, reference_checkpoint)

@@ -40,11 +40,7 @@ SCRIPT = textwrap.dedent(r"""
     dist.model.set_weights(single.model.get_weights())
 
     def one_step(trainer):
-        data = next(iter(trainer._input(0)))
-        out = trainer._compiled_step()(data)
-        n = trainer.strategy.num_replicas_in_sync
-        losses = {k: float(trainer.strategy.reduce("MEAN", v, axis=None) if n > 1 else v)
-                  for k, v in out.items()}
+        losses = trainer.fit(max_iters=1, progress=False)  # model.fit: Keras distributes
         weights = [np.asarray(w) for w in trainer.model.get_weights()]
         # Adam's moments are (1 - beta) g and (1 - beta2) g^2: unlike the
         # (scale-invariant) first Adam step, they show a mis-scaled gradient.

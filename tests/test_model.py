@@ -458,37 +458,39 @@ def _apply_fn(opt, variables):
     return step
 
 
-def test_fused_adam_matches_keras_adam_and_shares_its_checkpoint_layout(tmp_path):
-    from piigan_tf.model import FusedAdam, default_optimizer
+def test_default_optimizer_is_tf1_adam_through_public_keras(tmp_path):
+    """keras.optimizers.Adam with TF1's epsilon computes what the reference's
+    tf.train.AdamOptimizer (the ApplyAdam kernel) computed, step for step."""
+    from piigan_tf.model import default_optimizer
 
     rng = np.random.default_rng(0)
     init = [rng.normal(size=s).astype("float32") for s in [(3, 3, 4, 5), (5,)]]
     grads = [[rng.normal(size=x.shape).astype("float32") * 10.0 ** -k for x in init]
              for k in range(6)]  # shrinking gradients: epsilon and bias correction matter
-    out = {}
-    traced = {}
-    for cls in (keras.optimizers.Adam, FusedAdam):
-        variables = [keras.Variable(x) for x in init]
-        opt = cls(learning_rate=1e-2, beta_1=0.5, beta_2=0.9, epsilon=1e-8)
-        opt.build(variables)
-        step = _apply_fn(opt, variables)
-        for g in grads:
-            step([tf.constant(x) for x in g])
-        out[cls] = ([v.numpy() for v in variables], opt)
-        traced[cls] = {op.type for op in step.get_concrete_function(
-            [tf.TensorSpec(x.shape) for x in init]).graph.get_operations()}
-    assert "ResourceApplyAdam" in traced[FusedAdam]
-    assert "ResourceApplyAdam" not in traced[keras.optimizers.Adam]
-    (keras_w, keras_opt), (fused_w, fused_opt) = out[keras.optimizers.Adam], out[FusedAdam]
-    for a, b, x in zip(keras_w, fused_w, init):
-        assert np.abs(b - x).max() > 1e-3  # it moved
-        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
-    # A checkpoint of one restores into the other, slot for slot.
-    path = tf.train.Checkpoint(optimizer=keras_opt).write(str(tmp_path / "adam"))
-    fresh = FusedAdam(learning_rate=1e-2, beta_1=0.5, beta_2=0.9, epsilon=1e-8)
+    variables = [keras.Variable(x) for x in init]
+    opt = default_optimizer("g_optimizer", learning_rate=1e-2)
+    assert type(opt) is keras.optimizers.Adam
+    assert (opt.epsilon, opt.beta_1, opt.beta_2) == (1e-8, 0.5, 0.9)
+    opt.build(variables)
+    step = _apply_fn(opt, variables)
+    # TF1's ApplyAdam, on the same gradients (float64 in numpy).
+    w = [x.astype(np.float64) for x in init]
+    m = [np.zeros_like(x) for x in w]
+    v = [np.zeros_like(x) for x in w]
+    for t, g in enumerate(grads, start=1):
+        step([tf.constant(x) for x in g])
+        lr_t = 1e-2 * np.sqrt(1 - 0.9 ** t) / (1 - 0.5 ** t)
+        for i, gi in enumerate(g):
+            m[i] = 0.5 * m[i] + 0.5 * gi
+            v[i] = 0.9 * v[i] + 0.1 * gi * gi
+            w[i] = w[i] - lr_t * m[i] / (np.sqrt(v[i]) + 1e-8)
+    for got, want, x in zip(variables, w, init):
+        assert np.abs(want - x).max() > 1e-3  # it moved
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=2e-6)
+    # Its slots are those earlier checkpoints hold (one moment pair per variable).
+    path = tf.train.Checkpoint(optimizer=opt).write(str(tmp_path / "adam"))
+    fresh = default_optimizer("g_optimizer", learning_rate=1e-2)
     fresh.build([keras.Variable(x) for x in init])
     tf.train.Checkpoint(optimizer=fresh).read(path).assert_consumed()
-    for a, b in zip(keras_opt.variables, fresh.variables):
+    for a, b in zip(opt.variables, fresh.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    reference = default_optimizer("g")
-    assert (reference.epsilon, reference.beta_1, reference.beta_2) == (1e-8, 0.5, 0.9)

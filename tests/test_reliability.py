@@ -114,11 +114,29 @@ def trainer(base, tmp_path):
     folder = tmp_path / "ckpt"
     shutil.copytree(template, folder)
     trainer.config = config
-    trainer.checkpoint_dir = folder
+    trainer.checkpoint_dir = folder  # a new CheckpointStore on that folder
     trainer.log_dir = tmp_path / "logs"
-    trainer.manager = tf.train.CheckpointManager(trainer.checkpoint, str(folder), max_to_keep=3)
     trainer.resume = True
     return trainer
+
+
+# --------------------------------------------------------------- --fresh
+def test_fresh_removes_only_the_runs_checkpoints_and_only_when_training_starts(base, trainer,
+                                                                              tmp_path):
+    _, config, _ = base
+    folder = trainer.checkpoint_dir  # holds ckpt-1 of the module's run
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "other_run").mkdir()
+    (folder / "other_run" / "weights.h5").write_bytes(b"precious")
+    # Building a Trainer that will start fresh deletes nothing.
+    Trainer(config, checkpoint_dir=folder, log_dir=tmp_path / "other_logs", resume=False)
+    assert latest_step(folder) == 1
+    trainer.resume = False
+    trainer.fit(max_iters=1, progress=False)  # the model is past step 1: starting is all it does
+    assert not list(folder.glob("ckpt-*")) and not (folder / "checkpoint").exists()
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert (folder / "other_run" / "weights.h5").read_bytes() == b"precious"
+    assert trainer.resume  # later fits continue this run
 
 
 # ---------------------------------------------------------------- NaN / Inf
@@ -167,7 +185,7 @@ def test_disk_full_during_save_is_a_clear_error_and_keeps_previous_checkpoint(tr
         (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 4096)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(temp))
 
-    monkeypatch.setattr(trainer.manager, "save", full_disk_save)
+    monkeypatch.setattr(trainer.store.manager, "save", full_disk_save)
     with pytest.raises(CheckpointWriteError) as info:
         trainer.fit(max_iters=3, progress=False)
     message = str(info.value)
@@ -243,8 +261,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(trainer, caplo
 
 def test_missing_checkpoint_index_file_still_resumes(trainer, caplog):
     (trainer.checkpoint_dir / "checkpoint").unlink()
-    trainer.manager = tf.train.CheckpointManager(trainer.checkpoint, str(trainer.checkpoint_dir),
-                                                 max_to_keep=3)
+    trainer.checkpoint_dir = trainer.checkpoint_dir  # a store that reads the folder anew
     with caplog.at_level(logging.WARNING, logger="piigan_tf"):
         assert trainer.restore() == 1
     assert "no 'checkpoint' index file" in caplog.text

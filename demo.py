@@ -1,67 +1,12 @@
-"""Interactive demo: paint a hole in an image, see many completions in a web page.
+"""The web demo: `python demo.py --help`.
 
-Examples:
-    python demo.py                                   # latest checkpoint, http://127.0.0.1:7860
-    python demo.py --checkpoint_dir checkpoints/celeba64 --port 8000
-    python demo.py --saved_model export/piigan
-
-Default model: the most recently written checkpoint under checkpoints/, else
-the pretrained model in pretrained/celeba64/ if it is there; with neither the
-page says how to train one. The page serves on 127.0.0.1 only unless --host
-says otherwise.
+The program is piigan_tf.cli.demo, installed as the command `piigan-demo`;
+this script calls it so that it runs from a checkout without installing.
 """
 
-from __future__ import annotations
-
-import argparse
-import logging
-import os
-import signal
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint_dir", default=None,
-                     help="training checkpoint folder (default: the most recent under "
-                          "checkpoints/, else pretrained/celeba64/)")
-    src.add_argument("--saved_model", default=None,
-                     help="SavedModel from export.py: a version folder or its base folder")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--output_dir", default=None,
-                   help="where the PNGs of each request go (default: a temporary folder)")
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from piigan_tf import demo
-
-    try:
-        inpainter, note = demo.load_model(args.checkpoint_dir, args.saved_model)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if inpainter is None:
-        print(f"note: no trained model found; the page says how to train one "
-              f"(`{demo.TRAIN_HINT}`)", file=sys.stderr)
-    # SIGTERM ends the server like Ctrl-C does, so the temporary PNG folder is removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    outputs = demo.Outputs(args.output_dir)
-    app = demo.build_app(inpainter, note, outputs)
-    print(f"PiiGAN demo ({note.strip('*')}) on http://{args.host}:{args.port}", flush=True)
-    demo.launch(app, host=args.host, port=args.port, allowed_paths=[str(outputs.root)])
-    return 0
-
+from piigan_tf.cli.demo import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -358,7 +358,8 @@ def test_cli_show_flow_writes_the_offsets_of_each_first_sample(checkpoints, tmp_
 
 def test_cli_show_flow_needs_the_generator(tmp_path, capsys, monkeypatch):
     cli = load_cli()
-    monkeypatch.setattr(cli, "load_inpainter", lambda args: Inpainter(None, None))
+    # test.py's main is piigan_tf.cli.sample's: its model loader is patched there.
+    monkeypatch.setattr("piigan_tf.cli.sample.load_inpainter", lambda args: Inpainter(None, None))
     assert cli.main(["--show_flow", "--saved_model", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--show_flow needs the generator's weights" in err and "Traceback" not in err

@@ -1,0 +1,67 @@
+"""Export a trained PiiGAN generator as a SavedModel for TF Serving.
+
+Examples:
+    python export.py                                   # latest checkpoint -> export/piigan/<next>/
+    python export.py --checkpoint_dir checkpoints/celeba --export_dir /models/piigan
+
+The version folder holds everything the C++ server needs (uint8 arrays in and out,
+or PNG/JPEG files in and PNG files out with the sample_bytes signature;
+pre/post-processing in the graph, core ops only). Serve it with
+    tensorflow_model_server --rest_api_port=8501 --model_name=piigan \\
+        --model_base_path=$PWD/export/piigan
+See README.md (Export and TF Serving) for the request and response formats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint_dir", default=None,
+                   help="training checkpoint folder (default: the most recent under checkpoints/)")
+    p.add_argument("--export_dir", default="export/piigan",
+                   help="model base folder; the model goes to <export_dir>/<version>/ "
+                        "(default export/piigan)")
+    p.add_argument("--version", type=int, default=None,
+                   help="version number (default: one more than the highest present)")
+    p.add_argument("--max_samples", type=int, default=None,
+                   help="largest num_samples a request may ask for (default 64)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from piigan_tf.export import export_saved_model
+    from piigan_tf.inference import MAX_SAMPLES, CheckpointNotFoundError
+
+    max_samples = MAX_SAMPLES if args.max_samples is None else args.max_samples
+    if max_samples < 1:
+        print(f"error: --max_samples must be at least 1, got {max_samples}", file=sys.stderr)
+        return 2
+    if args.version is not None and args.version < 1:
+        print(f"error: --version must be a positive integer, got {args.version}", file=sys.stderr)
+        return 2
+    try:
+        path = export_saved_model(args.export_dir, args.checkpoint_dir, version=args.version,
+                                  max_samples=max_samples)
+    except (CheckpointNotFoundError, FileExistsError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    base = os.path.abspath(args.export_dir)
+    print(f"exported {path}\nserve it with:\n  tensorflow_model_server --rest_api_port=8501 "
+          f"--model_name=piigan --model_base_path={base}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

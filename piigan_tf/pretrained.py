@@ -24,16 +24,39 @@ import argparse
 import hashlib
 import json
 import os
+import site
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 WEIGHTS_FILE = "generator.npz"
 PROVENANCE_FILE = "PROVENANCE.md"
+#: Where a wheel installs the shipped model under its prefix (pyproject.toml's data-files).
+SHARE_DIR = Path("share", "piigan_tf", "pretrained", "celeba64")
+
+
+def shipped_model_dir(checkout: Path, prefixes: Iterable[str | None]) -> Path:
+    """The checkout's model folder, else the first install prefix's copy of it.
+
+    ``pip install .`` puts the model under ``<prefix>/share/piigan_tf/...``
+    (``sys.prefix``, the scheme's data path, or the user base for ``--user``);
+    an editable install and a plain checkout use the repository's own folder.
+    With neither, the checkout's path, so that messages name where it belongs.
+    """
+    for folder in [checkout] + [Path(prefix) / SHARE_DIR for prefix in prefixes if prefix]:
+        if (folder / WEIGHTS_FILE).is_file():
+            return folder
+    return checkout
+
+
 #: The shipped face model (CelebA, 64x64); used when no checkpoint exists.
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained" / "celeba64"
+PRETRAINED_DIR = shipped_model_dir(
+    Path(__file__).resolve().parent.parent / "pretrained" / "celeba64",
+    (sys.prefix, sysconfig.get_path("data"), site.getuserbase()))
 
 
 class PretrainedModelError(RuntimeError):

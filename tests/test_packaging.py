@@ -1,0 +1,119 @@
+"""Packaging: pyproject.toml against requirements.txt, the console commands, the shipped model.
+
+Nothing is installed here (no pip, no network): the tests read pyproject.toml
+and requirements.txt and import the command modules, which load no TensorFlow,
+so they take about a second.
+"""
+
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from piigan_tf import pretrained
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+#: The scripts at the repository root and the command each one is.
+SCRIPTS = {"train.py": "piigan-train", "test.py": "piigan-sample",
+           "evaluate.py": "piigan-evaluate", "export.py": "piigan-export",
+           "demo.py": "piigan-demo"}
+
+
+def requirement_lines(path: Path) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def normalised(requirement: str) -> str:
+    """A requirement with its name normalised (PEP 503) and no spaces."""
+    name, rest = re.match(r"([A-Za-z0-9._-]+)(.*)", requirement.replace(" ", "")).groups()
+    return re.sub(r"[-_.]+", "-", name).lower() + rest
+
+
+def entry_point(command: str):
+    module, _, attr = PROJECT["scripts"][command].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def test_requirements_txt_is_pyproject_dependencies_and_extras():
+    """requirements.txt (the README's install command, CI) installs exactly what
+    ``pip install '.[demo,test]'`` does."""
+    in_pyproject = PROJECT["dependencies"] + [
+        r for extra in PROJECT["optional-dependencies"].values() for r in extra]
+    in_txt = requirement_lines(ROOT / "requirements.txt")
+    assert sorted(map(normalised, in_txt)) == sorted(map(normalised, in_pyproject))
+    assert set(PROJECT["optional-dependencies"]) == {"demo", "test"}
+
+
+def test_every_script_is_a_console_command_with_the_same_main():
+    assert set(PROJECT["scripts"]) == set(SCRIPTS.values())
+    for script, command in SCRIPTS.items():
+        spec = importlib.util.spec_from_file_location(f"piigan_{script[:-3]}_script", ROOT / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.main is entry_point(command), script
+
+
+@pytest.mark.parametrize("command", sorted(SCRIPTS.values()))
+def test_console_command_has_main_argv_and_help_exits_0(command, capsys):
+    main = entry_point(command)
+    assert callable(main)
+    params = list(inspect.signature(main).parameters.values())
+    assert [(p.name, p.default) for p in params] == [("argv", None)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: ")
+
+
+def test_command_modules_set_the_environment_before_tensorflow_loads():
+    """Importing a command module sets TensorFlow's environment and imports
+    no TensorFlow (nor Gradio), so the settings hold when ``main`` loads it."""
+    modules = sorted({PROJECT["scripts"][c].partition(":")[0] for c in SCRIPTS.values()})
+    code = ("import os, sys\n"
+            f"for m in {modules!r}: __import__(m)\n"
+            "heavy = sorted(m for m in ('tensorflow', 'keras', 'gradio') if m in sys.modules)\n"
+            "print(heavy, os.environ.get('TF_CPP_MIN_LOG_LEVEL'),"
+            " os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split() == ["[]", "2", "1"]
+
+
+def test_the_wheel_holds_every_subpackage_and_the_shipped_model():
+    includes = SETUPTOOLS["packages"]["find"]["include"]
+    for init in (ROOT / "piigan_tf").rglob("__init__.py"):
+        name = ".".join(init.parent.relative_to(ROOT).parts)
+        assert any(re.fullmatch(p.replace(".", r"\.").replace("*", ".*"), name)
+                   for p in includes), name
+    data_files = SETUPTOOLS["data-files"]
+    assert data_files == {pretrained.SHARE_DIR.as_posix(): ["pretrained/celeba64/*"]}
+    assert (ROOT / "pretrained" / "celeba64" / pretrained.WEIGHTS_FILE).is_file()
+
+
+def test_shipped_model_dir_prefers_the_checkout_then_an_install_prefix(tmp_path):
+    checkout = tmp_path / "checkout" / "pretrained" / "celeba64"
+    prefix = tmp_path / "venv"
+    installed = prefix / pretrained.SHARE_DIR
+    assert pretrained.shipped_model_dir(checkout, [str(prefix), None]) == checkout  # neither
+    installed.mkdir(parents=True)
+    (installed / pretrained.WEIGHTS_FILE).write_bytes(b"")
+    assert pretrained.shipped_model_dir(checkout, [None, str(prefix)]) == installed
+    checkout.mkdir(parents=True)
+    (checkout / pretrained.WEIGHTS_FILE).write_bytes(b"")
+    assert pretrained.shipped_model_dir(checkout, [str(prefix)]) == checkout

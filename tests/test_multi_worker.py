@@ -111,11 +111,16 @@ def test_only_the_chief_writes_the_run_folder(two_workers):
 def test_two_workers_follow_one_process_on_the_global_batch(two_workers):
     """2 workers x batch 2 vs 1 process x batch 4: the same global batches.
 
-    Measured: losses agree to 1.4e-5 absolute over 4 iterations; the weights
-    after them to 4e-5 at most, in 4e-6 of their elements (Adam's step is
-    lr * g / (|g| + 1e-8): where a gradient is itself of order 1e-8 the float
-    noise of summing it in another order moves it by up to lr = 1e-4), and
-    elsewhere to 1e-6.
+    The two sum each gradient in another order, and a GAN amplifies that
+    float noise: a leaky ReLU input near 0 that lands on the other side of
+    its kink changes an element's gradient by O(1). Measured over 4
+    iterations: losses agree to 1.4e-5 absolute; the weights to 4e-5 at most
+    on an Intel AVX-512/AMX machine (4e-6 of their elements off by more than
+    1e-6) and to 1.8e-4 on an AMD one (0.1-2.2 % of elements), within Adam's
+    step bound (a few lr = 1e-4); the Adam moments (the gradients) to 2-7 %
+    in relative L2 on the AMD machine. A wrong split (other samples, other
+    noise per sample) moves every gradient: moments off by O(1), nearly all
+    weights off by about lr.
     """
     import tensorflow as tf
 
@@ -128,19 +133,24 @@ def test_two_workers_follow_one_process_on_the_global_batch(two_workers):
             np.testing.assert_allclose(a[name], b[name], rtol=2e-4, atol=5e-5, err_msg=name)
     ra = tf.train.load_checkpoint(str(out / "ck" / "ckpt-4"))
     rb = tf.train.load_checkpoint(str(out / "single_ck" / "ckpt-4"))
-    off = total = 0
+    off = total = moments = 0
     for name, shape in ra.get_variable_to_shape_map().items():
         a = ra.get_tensor(name)
         if not shape or not hasattr(a, "dtype") or a.dtype.kind != "f":
             continue
-        diff = np.abs(a - rb.get_tensor(name))
-        assert diff.max() < 2e-4, name
+        b = rb.get_tensor(name)
+        if "/_variables/" in name:  # an optimizer slot: Adam's moments
+            moments += 1
+            assert np.linalg.norm(a - b) <= 0.1 * np.linalg.norm(b) + 1e-12, name
+            continue
+        diff = np.abs(a - b)  # a weight (checkpointed through its optimizer)
+        assert diff.max() < 3e-4, name
         off += int((diff > 1e-6).sum())
         total += diff.size
-    assert off <= 1e-4 * total
+    assert moments > 0 and total > 0
+    assert off <= 0.05 * total
 
 
-@pytest.mark.slow
 def test_lost_worker_stops_the_other_and_a_rerun_resumes(two_workers):
     out, _ = two_workers
     procs = _start_workers(out, max_iters=40)  # resumes at step 4

@@ -5,6 +5,15 @@ Command line::
     python -m piigan_tf.learning_curve logs/celeba/eval.csv             # -> logs/celeba/learning_curve.png
     python -m piigan_tf.learning_curve logs/celeba/eval.csv -o curve.png
 
+A model trained in segments (a run continued with ``train.py --init_from``,
+whose step counter starts again at 0) is drawn on one axis: give each
+segment's CSV and the step its step 0 continues from; ``--write_csv`` keeps
+the joined rows (steps counted from the first segment), and the restarts are
+marked with vertical lines::
+
+    python -m piigan_tf.learning_curve first/eval.csv second/eval.csv --offsets 0 3632 \
+        --write_csv joined.csv -o curve.png
+
 Four panels against the training step: hole PSNR (mean over samples and
 best of N), hole SSIM, hole L1 and diversity (mean pairwise hole L1 of the N
 samples), with OpenCV Telea and Navier–Stokes on the same images and holes
@@ -28,8 +37,34 @@ PANELS = (
 BASELINES = (("telea", "OpenCV Telea", "tab:orange"), ("navier_stokes", "OpenCV Navier-Stokes", "tab:green"))
 
 
-def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+def join_segments(segments: list[list[dict]], offsets: list[int]) -> list[dict]:
+    """One list of rows from segments of a run: segment i's steps + ``offsets[i]``.
+
+    Where segments overlap, the later segment's rows win (its step 0 is the
+    model the earlier one ended with, evaluated again).
+
+    Raises:
+        ValueError: the counts differ or the offsets decrease.
+    """
+    if len(segments) != len(offsets):
+        raise ValueError(f"{len(segments)} CSV files but {len(offsets)} offsets")
+    if any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise ValueError(f"offsets must not decrease: {offsets}")
+    joined: list[dict] = []
+    for rows, offset in zip(segments, offsets):
+        shifted = [{**r, "step": int(r["step"]) + int(offset)} for r in rows]
+        first = min((r["step"] for r in shifted), default=None)
+        if first is not None:
+            joined = [r for r in joined if r["step"] < first]
+        joined += shifted
+    return sorted(joined, key=lambda r: r["step"])
+
+
+def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = "",
+                        restarts: tuple[int, ...] = ()) -> Path:
     """Writes the four-panel figure of ``rows`` (from ``read_eval_log``) to ``path``.
+
+    ``restarts``: steps where a segment of the run began (drawn as vertical lines).
 
     Raises:
         ValueError: no rows.
@@ -54,6 +89,9 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
             column = f"{method}_{key}"
             if column in rows[-1]:
                 ax.axhline(rows[-1][column], color=colour, ls=":", lw=1.5, label=name)
+        for i, step in enumerate(restarts):
+            ax.axvline(step, color="grey", ls="--", lw=1,
+                       label="run continued (--init_from)" if i == 0 else None)
         ax.set_title(f"{label} ({better} is better)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -72,26 +110,50 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m piigan_tf.learning_curve",
                                 description="Plot a run's eval.csv as learning_curve.png.")
-    p.add_argument("csv", help="eval.csv written during training (in the run's log folder)")
+    p.add_argument("csv", nargs="+",
+                   help="eval.csv written during training (in the run's log folder); several "
+                        "for a run trained in segments, in order")
+    p.add_argument("--offsets", type=int, nargs="+", default=None,
+                   help="for several CSVs: the step each one's step 0 continues from "
+                        "(e.g. 0 3632); later segments are marked as restarts")
     p.add_argument("-o", "--output", default=None,
-                   help="PNG to write (default: learning_curve.png next to the CSV)")
+                   help="PNG to write (default: learning_curve.png next to the first CSV)")
+    p.add_argument("--write_csv", default=None, metavar="PATH",
+                   help="also write the joined rows (steps from the first segment) as a CSV")
+    p.add_argument("--restarts", type=int, nargs="*", default=None,
+                   help="steps to mark as restarts (default: the offsets after the first)")
     p.add_argument("--title", default=None, help="figure title (default: the CSV's folder)")
     args = p.parse_args(argv)
-    from piigan_tf.periodic_evaluation import read_eval_log
+    from piigan_tf.periodic_evaluation import read_eval_log, write_eval_log
 
-    source = Path(args.csv)
-    if not source.is_file():
-        print(f"error: {source}: no such file (evaluation during training writes "
-              "<log dir>/eval.csv when EVAL_STEPS > 0)", file=sys.stderr)
+    sources = [Path(c) for c in args.csv]
+    offsets = args.offsets if args.offsets is not None else [0] * len(sources)
+    if len(sources) > 1 and args.offsets is None:
+        p.error("several CSV files need --offsets (the step each one continues from)")
+    segments = []
+    for source in sources:
+        if not source.is_file():
+            print(f"error: {source}: no such file (evaluation during training writes "
+                  "<log dir>/eval.csv when EVAL_STEPS > 0)", file=sys.stderr)
+            return 2
+        segments.append(read_eval_log(source))
+        if not segments[-1]:
+            print(f"error: {source} holds no complete evaluation row", file=sys.stderr)
+            return 2
+    try:
+        rows = join_segments(segments, offsets)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = read_eval_log(source)
-    if not rows:
-        print(f"error: {source} holds no complete evaluation row", file=sys.stderr)
-        return 2
-    output = Path(args.output) if args.output else source.with_name("learning_curve.png")
-    title = args.title if args.title is not None else f"{source.parent.name}: evaluation during training"
-    plot_learning_curve(rows, output, title)
-    print(f"{len(rows)} evaluations (steps {rows[0]['step']}..{rows[-1]['step']}) -> {output}")
+    restarts = tuple(args.restarts if args.restarts is not None else offsets[1:])
+    output = Path(args.output) if args.output else sources[0].with_name("learning_curve.png")
+    title = args.title if args.title is not None else \
+        f"{sources[0].parent.name}: evaluation during training"
+    if args.write_csv:
+        write_eval_log(rows, args.write_csv)
+    plot_learning_curve(rows, output, title, restarts)
+    print(f"{len(rows)} evaluations (steps {rows[0]['step']}..{rows[-1]['step']}) -> {output}"
+          + (f", {args.write_csv}" if args.write_csv else ""))
     return 0
 
 

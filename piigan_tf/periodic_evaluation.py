@@ -97,13 +97,11 @@ class EvalLog:
                 if start > 0 and self.path.exists() else []
             if kept:
                 self._columns = list(kept[0])
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with open(tmp, "w", newline="", encoding="utf-8") as handle:
-                if kept:
-                    writer = csv.DictWriter(handle, self._columns)
-                    writer.writeheader()
-                    writer.writerows({k: _cell(v) for k, v in row.items()} for row in kept)
-            tmp.replace(self.path)
+                write_eval_log(kept, self.path)
+            else:
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.write_text("", encoding="utf-8")
+                tmp.replace(self.path)
             self._file = open(self.path, "a", newline="", encoding="utf-8")
         except OSError as e:
             log.warning("cannot write %s (%s); evaluations go to TensorBoard only", self.path, e)
@@ -137,6 +135,20 @@ class EvalLog:
 
 def _cell(value) -> str:
     return str(int(value)) if isinstance(value, (int, np.integer)) else repr(float(value))
+
+
+def write_eval_log(rows: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Writes rows as :func:`read_eval_log` reads them (atomically). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(rows[0]) if rows else ["step"]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows({k: _cell(row[k]) for k in columns} for row in rows)
+    tmp.replace(path)
+    return path
 
 
 def read_eval_log(path: str | os.PathLike) -> list[dict[str, float]]:

@@ -147,3 +147,32 @@ def test_learning_curve_command(run, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "empty.csv").write_text("step,psnr_hole\n")
     assert main([str(tmp_path / "empty.csv")]) == 2
+
+
+def test_learning_curve_joins_a_run_trained_in_segments(tmp_path, capsys):
+    from piigan_tf.learning_curve import join_segments, main
+    from piigan_tf.periodic_evaluation import read_eval_log, write_eval_log
+
+    def rows(steps, base):
+        return [{"step": s, "psnr_hole": base + s / 100, "ssim_hole": 0.5, "l1_hole": 0.1,
+                 "diversity_l1": 0.05, "telea_psnr_hole": 12.0} for s in steps]
+
+    first, second = rows([0, 250, 500], 10.0), rows([0, 250], 20.0)
+    joined = join_segments([first, second], [0, 400])
+    # The second segment's step 0 is step 400; its rows win from there on.
+    assert [r["step"] for r in joined] == [0, 250, 400, 650]
+    assert joined[2]["psnr_hole"] == 20.0 and joined[1]["psnr_hole"] == 12.5
+    with pytest.raises(ValueError, match="offsets"):
+        join_segments([first, second], [0])
+    with pytest.raises(ValueError, match="decrease"):
+        join_segments([first, second], [400, 0])
+
+    a, b = write_eval_log(first, tmp_path / "a.csv"), write_eval_log(second, tmp_path / "b.csv")
+    assert read_eval_log(a) == first  # exact round trip
+    out, merged = tmp_path / "curve.png", tmp_path / "joined.csv"
+    assert main([str(a), str(b), "--offsets", "0", "400", "-o", str(out),
+                 "--write_csv", str(merged)]) == 0
+    assert "4 evaluations (steps 0..650)" in capsys.readouterr().out
+    assert read_eval_log(merged) == joined and out.stat().st_size > 10_000
+    with pytest.raises(SystemExit):  # several files need their offsets
+        main([str(a), str(b)])

@@ -19,20 +19,18 @@ import os
 import signal
 import sys
 
+from piigan_tf.cli.common import add_model_source, new_parser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint_dir", default=None,
-                     help="training checkpoint folder (default: the most recent under "
-                          "checkpoints/, else pretrained/celeba64/)")
-    src.add_argument("--saved_model", default=None,
-                     help="SavedModel from export.py: a version folder or its base folder")
+    p = new_parser(__doc__)
+    add_model_source(
+        p, checkpoint_help="training checkpoint folder (default: the most recent under "
+                           "checkpoints/, else pretrained/celeba64/)",
+        saved_model_help="SavedModel from export.py: a version folder or its base folder")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")

@@ -26,18 +26,17 @@ import os
 import sys
 import time
 
+from piigan_tf.cli.common import add_model_source, new_parser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint_dir", default=None,
-                     help="training checkpoint folder (default: the most recent under checkpoints/)")
-    src.add_argument("--saved_model", default=None,
-                     help="SavedModel from export.py (a version folder or its base folder)")
+    p = new_parser(__doc__)
+    src = add_model_source(
+        p, checkpoint_help="training checkpoint folder (default: the most recent under "
+                           "checkpoints/)",
+        saved_model_help="SavedModel from export.py (a version folder or its base folder)")
     src.add_argument("--baselines_only", action="store_true",
                      help="no model: evaluate the OpenCV baselines only (needs --data)")
     p.add_argument("--data", default=None,

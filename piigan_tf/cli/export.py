@@ -19,13 +19,13 @@ import logging
 import os
 import sys
 
+from piigan_tf.cli.common import new_parser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     p.add_argument("--checkpoint_dir", default=None,
                    help="training checkpoint folder (default: the most recent under checkpoints/)")
     p.add_argument("--export_dir", default="export/piigan",

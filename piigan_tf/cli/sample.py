@@ -27,15 +27,15 @@ import logging
 import os
 import sys
 
+from piigan_tf.cli.common import add_model_source, new_parser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MASK_TYPES = ("center", "box", "random_box", "free_form")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     p.add_argument("--num_samples", type=int, default=10,
                    help="completions per image, from one batched pass (split into several only "
                         "where one pass would exceed Inpainter.max_pixels; default 10)")
@@ -51,13 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mask to draw when --mask is not given: center = the reference's "
                         "HEIGHT x WIDTH box at the centre (default); box = the training box "
                         "(centred, jittered); random_box; free_form (seeded by --seed)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint_dir", default=None,
-                     help="training checkpoint folder or shipped model folder (default: the "
-                          "most recent under checkpoints/, else pretrained/celeba64)")
-    src.add_argument("--saved_model", default=None,
-                     help="SavedModel from export.py: a version folder or its base folder "
-                          "(highest version)")
+    add_model_source(
+        p, checkpoint_help="training checkpoint folder or shipped model folder (default: the "
+                           "most recent under checkpoints/, else pretrained/celeba64)",
+        saved_model_help="SavedModel from export.py: a version folder or its base folder "
+                         "(highest version)")
     p.add_argument("--output", default="outputs/samples.png",
                    help="grid PNG: original | masked | samples, one row per image "
                         "(default outputs/samples.png; '' to skip)")

@@ -21,6 +21,8 @@ import os
 import signal
 import sys
 
+from piigan_tf.cli.common import new_parser
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # oneDNN's CPU kernels (TF's default only on CPUs with AVX-512): the training
 # step runs ~1.3x faster with them on an AVX2 CPU (docs/performance.md). They
@@ -29,9 +31,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[1], epilog=__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = new_parser(__doc__)
     p.add_argument("--config", default=None,
                    help="YAML config (default: setting.yml at the repository root)")
     p.add_argument("--preset", default=None,

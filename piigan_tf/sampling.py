@@ -98,6 +98,23 @@ def resize_images(images: Sequence[Named], hw: Sequence[int]) -> list[Named]:
     return [(n, cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)) for n, im in images]
 
 
+def scale_notes(images: Sequence[Named], config, factor: float = 2.0) -> list[str]:
+    """Notes for images far larger than what a model saw in training.
+
+    A model trained on whole images resized to ``IMG_SHAPES`` (``RANDOM_CROP``
+    off, e.g. the shipped 64x64 face model) learned faces at that scale: in a
+    much larger image its hole covers a small part of the face and the fill
+    is noise. Returns one line per such image, naming ``--size``.
+    """
+    if config is None or config.RANDOM_CROP:
+        return []
+    th, tw = config.img_hw
+    return [f"note: {name} is {im.shape[0]}x{im.shape[1]}, but this model was trained on whole "
+            f"images resized to {th}x{tw}; at this scale its fills are noise: pass --size "
+            f"{th} {tw} (or crop the image around the region first)"
+            for name, im in images if im.shape[0] > factor * th or im.shape[1] > factor * tw]
+
+
 def make_masks(images: Sequence[Named], config, seed: int, mask: str | os.PathLike | None = None,
                mask_type: str = "center") -> list[np.ndarray]:
     """One uint8 ``[H, W, 1]`` mask (255 = hole) per image.

@@ -467,3 +467,19 @@ def test_cli_without_checkpoint_says_train_first(tmp_path, monkeypatch, capsys):
     assert load_cli().main(["--num_samples", "10"]) == 2
     err = capsys.readouterr().err
     assert "python train.py --preset quick" in err and "Traceback" not in err
+
+
+def test_images_far_larger_than_a_resized_model_saw_get_a_note():
+    from piigan_tf.sampling import scale_notes
+
+    config = load_config(preset="celeba64")  # whole faces resized to 64x64
+    images = [("face.jpg", np.zeros((218, 178, 3), np.uint8)),
+              ("small.png", np.zeros((64, 64, 3), np.uint8)),
+              ("wide.png", np.zeros((100, 130, 3), np.uint8))]
+    notes = scale_notes(images, config)
+    assert len(notes) == 2
+    assert notes[0].startswith("note: face.jpg is 218x178") and "--size 64 64" in notes[0]
+    assert notes[1].startswith("note: wide.png is 100x130")
+    # A model trained on crops at native scale takes large images as they are.
+    assert scale_notes(images, config.replace(RANDOM_CROP=True)) == []
+    assert scale_notes(images, None) == []

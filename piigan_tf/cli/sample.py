@@ -115,6 +115,8 @@ def run(args) -> int:
     images = sampling.load_images(args.image, args.num_images, config)
     if args.size:
         images = sampling.resize_images(images, args.size)
+    for note in sampling.scale_notes(images, config):
+        print(note, file=sys.stderr)
     seed = args.seed
     if seed is None:
         import secrets

@@ -230,6 +230,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                      BATCH_SIZE=8, MAX_ITERS=20000, TRAIN_SPE=250, VAL_PSTEPS=100,
                      STATIC_VIEW_SIZE=8, VIZ_MAX_OUT=8, EVAL_STEPS=250,
                      MODEL_RESTORE="checkpoints/celeba64"),
+    # The reference's own setting on MauFlex aerial imagery (README "Results"):
+    # native-scale random 128x128 windows of the tiles (RANDOM_CROP), the
+    # 64x64 box hole with the reference's jitter of 8, its losses and
+    # schedule; batch chosen by bench/bench_train.py on 2 CPU cores.
+    # Trains on data/mauflex/{train,val}.flist (split by frame: see
+    # pretrained/mauflex128/PROVENANCE.md); checkpoints in checkpoints/mauflex128.
+    "mauflex128": dict(DATASET="mauflex", IMG_SHAPES=[128, 128, 3], HEIGHT=64, WIDTH=64,
+                       MAX_DELTA_HEIGHT=8, MAX_DELTA_WIDTH=8, RANDOM_CROP=True,
+                       BATCH_SIZE=4, MAX_ITERS=20000, TRAIN_SPE=250, VAL_PSTEPS=100,
+                       STATIC_VIEW_SIZE=8, VIZ_MAX_OUT=8, EVAL_STEPS=250, EVAL_IMAGES=48,
+                       MODEL_RESTORE="checkpoints/mauflex128"),
     # Unit tests: the smallest shapes the architecture allows.
     "tiny": dict(DATASET="sample", IMG_SHAPES=[32, 32, 3], HEIGHT=16, WIDTH=16,
                  MAX_DELTA_HEIGHT=2, MAX_DELTA_WIDTH=2, BATCH_SIZE=2,

@@ -64,10 +64,34 @@ def model_crop(config) -> str:
     """The evaluation crop that matches a model's training preprocessing."""
     return "center" if config.RANDOM_CROP else "resize"
 
-#: OpenCV inpainting baselines: name → (label, cv2 flag name).
+#: OpenCV inpainting baselines: name → (label, flag name). ``fsr`` is
+#: Frequency Selective Reconstruction (Genser et al. 2018) from OpenCV's
+#: contrib module ``cv2.xphoto`` (opencv-contrib-python-headless), the fast
+#: variant; it is left out, with a note, where contrib OpenCV is absent.
 BASELINES = {"telea": ("OpenCV Telea", "INPAINT_TELEA"),
-             "navier_stokes": ("OpenCV Navier-Stokes", "INPAINT_NS")}
-BASELINE_RADIUS = 3  # inpaintRadius, as in OpenCV's inpainting tutorial
+             "navier_stokes": ("OpenCV Navier-Stokes", "INPAINT_NS"),
+             "fsr": ("OpenCV FSR (fast)", "INPAINT_FSR_FAST")}
+BASELINE_RADIUS = 3  # inpaintRadius of Telea and Navier-Stokes, as in OpenCV's tutorial
+#: Why a baseline cannot run here (absent when it can).
+FSR_MISSING = ("FSR skipped: OpenCV's contrib module cv2.xphoto is not installed "
+               "(pip install opencv-contrib-python-headless, which replaces opencv-python-headless)")
+
+
+def baseline_available(method: str) -> bool:
+    """Whether this OpenCV build has the baseline (FSR needs contrib's ``cv2.xphoto``)."""
+    import cv2
+
+    if method == "fsr":
+        return hasattr(getattr(cv2, "xphoto", None), "inpaint")
+    return method in BASELINES
+
+
+def available_baselines(methods: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """The baselines of ``methods`` (default: all) that run here, and notes on those that don't."""
+    methods = list(BASELINES) if methods is None else list(methods)
+    keep = [m for m in methods if baseline_available(m)]
+    notes = [FSR_MISSING] if "fsr" in methods and "fsr" not in keep else []
+    return keep, notes
 
 MODEL_KEY = "piigan"
 
@@ -89,6 +113,8 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("ssim_hole", "SSIM hole box", "higher"),
     MetricInfo("l1_hole", "L1 hole", "lower"),
     MetricInfo("tv_hole", "TV hole", "closer to ground truth"),
+    MetricInfo("texture_ratio", "texture ratio: hole TV / truth's", "closer to 1", "{:.3f}"),
+    MetricInfo("swd", "SWD hole patches (x1e3, first sample)", "lower", "{:.1f}"),
     MetricInfo("best_psnr_hole", "best-of-N PSNR hole (dB)", "higher", "{:.2f}"),
     MetricInfo("best_psnr", "best-of-N PSNR (dB)", "higher", "{:.2f}"),
     MetricInfo("best_ssim", "best-of-N SSIM", "higher"),
@@ -129,6 +155,7 @@ class EvaluationResult:
     notes: list[str]
     timings: dict[str, float]
     examples: dict[str, Any]
+    swd_noise_floor: float = float("nan")
 
     def metric_keys(self) -> list[str]:
         """Metrics present in this result, in :data:`METRICS` order."""
@@ -145,7 +172,9 @@ class EvaluationResult:
             for method in self.methods:
                 value = self.means[method].get(key, float("nan"))
                 cells.append("—" if value is None or math.isnan(value) else info.fmt.format(value))
-            cells.append(info.fmt.format(self.truth_tv) if key == "tv_hole" else "—")
+            truth = {"tv_hole": self.truth_tv, "texture_ratio": 1.0,
+                     "swd": self.swd_noise_floor}.get(key)
+            cells.append("—" if truth is None or math.isnan(truth) else info.fmt.format(truth))
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
@@ -278,14 +307,19 @@ def mask_files_in(folder: str | os.PathLike) -> list[str]:
 
 # --------------------------------------------------------------- baselines
 def inpaint_opencv(images, masks, method: str = "telea", radius: int = BASELINE_RADIUS) -> np.ndarray:
-    """Classical inpainting with ``cv2.inpaint``, one completion per image.
+    """Classical inpainting with OpenCV, one completion per image.
 
     Args:
         images: uint8 ``[B, H, W, 3]``.
         masks: ``[B, H, W, 1]``, non-zero = hole.
-        method: ``"telea"`` (Telea 2004, fast marching) or ``"navier_stokes"``
-            (Bertalmio et al. 2001).
-        radius: Neighbourhood radius in pixels.
+        method: ``"telea"`` (Telea 2004, fast marching), ``"navier_stokes"``
+            (Bertalmio et al. 2001) or ``"fsr"`` (Frequency Selective
+            Reconstruction, Genser et al. 2018, fast variant; contrib OpenCV).
+        radius: Neighbourhood radius in pixels (Telea and Navier–Stokes).
+
+    Raises:
+        ValueError: unknown method.
+        RuntimeError: ``"fsr"`` without contrib OpenCV (the message says what to install).
 
     Returns:
         uint8 ``[B, H, W, 3]``; known pixels unchanged.
@@ -294,12 +328,21 @@ def inpaint_opencv(images, masks, method: str = "telea", radius: int = BASELINE_
 
     if method not in BASELINES:
         raise ValueError(f"unknown baseline {method!r}; valid options are {tuple(BASELINES)}")
-    flag = getattr(cv2, BASELINES[method][1])
+    if not baseline_available(method):
+        raise RuntimeError(FSR_MISSING.replace("FSR skipped", "the FSR baseline needs contrib OpenCV"))
     images = np.asarray(images, np.uint8)
     hole = M.hole_pixels(masks, images.shape)
     out = np.empty_like(images)
     for i, (image, h) in enumerate(zip(images, hole)):
-        filled = cv2.inpaint(np.ascontiguousarray(image), h[..., 0].astype(np.uint8) * 255, radius, flag)
+        image = np.ascontiguousarray(image)
+        if method == "fsr":
+            # xphoto's mask is the opposite of cv2.inpaint's: non-zero = known.
+            known = np.where(h[..., 0], 0, 255).astype(np.uint8)
+            filled = np.empty_like(image)
+            cv2.xphoto.inpaint(image, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
+        else:
+            filled = cv2.inpaint(image, h[..., 0].astype(np.uint8) * 255, radius,
+                                 getattr(cv2, BASELINES[method][1]))
         out[i] = np.where(h, filled, image)
     return out
 
@@ -476,6 +519,46 @@ def fid_scores(inception, images: np.ndarray, first_samples: dict[str, np.ndarra
     return fids, notes
 
 
+class HolePatchSets:
+    """The hole patches of a whole evaluation, gathered batch by batch for SWD.
+
+    Every image's patch positions are drawn once (seeded) and cut from the
+    truth and from each method's first completion, so all methods are
+    compared on the same places (:func:`piigan_tf.metrics.hole_patch_positions`).
+    Descriptors are kept as float16 to bound memory (about 56 KB an image
+    and method at the defaults).
+    """
+
+    def __init__(self, seed: int = 0):
+        self._rng = np.random.default_rng([seed, 0x5D])
+        self.seed = seed
+        self.real: list[list[np.ndarray]] = [[] for _ in range(M.SWD_LEVELS)]
+        self.fake: dict[str, list[list[np.ndarray]]] = {}
+
+    def add(self, images: np.ndarray, masks: np.ndarray, completions: dict[str, np.ndarray]) -> None:
+        """Adds a batch: uint8 images and masks ``[B, H, W, ...]``, method → ``[B, N, H, W, 3]``."""
+        for b, (truth, mask) in enumerate(zip(images, masks)):
+            positions = M.hole_patch_positions(mask, self._rng)
+            for level, d in enumerate(M.hole_patch_descriptors(truth, positions)):
+                self.real[level].append(d.astype(np.float16))
+            for method, samples in completions.items():
+                levels = self.fake.setdefault(method, [[] for _ in range(M.SWD_LEVELS)])
+                for level, d in enumerate(M.hole_patch_descriptors(samples[b, 0], positions)):
+                    levels[level].append(d.astype(np.float16))
+
+    @staticmethod
+    def _stack(levels: list[list[np.ndarray]]) -> list[np.ndarray]:
+        return [np.concatenate(parts).astype(np.float32) if parts else
+                np.zeros((0, M.SWD_PATCH_SIZE ** 2 * 3), np.float32) for parts in levels]
+
+    def scores(self) -> tuple[dict[str, float], float]:
+        """``({method: SWD}, noise floor)``; NaN where no hole has patches."""
+        real = self._stack(self.real)
+        swd = {method: M.sliced_wasserstein_distance(real, self._stack(levels), seed=self.seed)[0]
+               for method, levels in self.fake.items()}
+        return swd, M.swd_noise_floor(real, seed=self.seed)
+
+
 def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[str] | None = None,
              num_samples: int = 10, seed: int = 0, batch_size: int = 4,
              baselines: Sequence[str] = tuple(BASELINES), perceptual: bool = True,
@@ -514,11 +597,14 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     from tqdm.auto import tqdm
 
     images, masks = check_eval_inputs(images, masks, num_samples, batch_size, baselines)
+    baselines, baseline_notes = available_baselines(baselines)
     names = [str(i) for i in range(len(images))] if names is None else list(names)
     num, height, width = images.shape[:3]
     methods = ([MODEL_KEY] if inpainter is not None else []) + list(baselines)
     labels = {MODEL_KEY: f"PiiGAN (N={num_samples})", **{k: v[0] for k, v in BASELINES.items()}}
     lpips, inception, notes = perceptual_networks(perceptual, networks)
+    notes = baseline_notes + notes
+    patches = HolePatchSets(seed)
 
     per_image: list[dict[str, Any]] = []
     truth_tv: list[float] = []
@@ -538,6 +624,7 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
                                    names[start:stop], lpips)
             per_image += rows
             truth_tv += tv
+            patches.add(images[start:stop], masks[start:stop], completions)
             for method, completed in completions.items():  # [b, N, H, W, 3]
                 timings[method] += seconds[method]
                 first_samples[method] += list(completed[:, 0])
@@ -548,6 +635,11 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     examples["completions"] = {m: np.stack(v) for m, v in examples["completions"].items() if v}
 
     means = mean_scores(per_image, methods)
+    swd, swd_floor = patches.scores()
+    for method in methods:
+        means[method]["texture_ratio"] = M.texture_ratio(
+            [r["tv_hole"] for r in per_image if r["method"] == method], truth_tv)
+        means[method]["swd"] = swd[method]
     if inception is not None:
         fids, fid_notes = fid_scores(inception, images,
                                      {m: np.stack(v) for m, v in first_samples.items()})
@@ -571,9 +663,12 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
         "psnr_cap_db": PSNR_CAP_DB,
         "perceptual": lpips is not None,
     }
+    settings["swd"] = {"levels": M.SWD_LEVELS, "patch": M.SWD_PATCH_SIZE,
+                       "patches_per_image": M.SWD_PATCHES_PER_IMAGE,
+                       "directions": M.SWD_DIRECTIONS, "noise_floor": swd_floor}
     return EvaluationResult(methods=methods, labels={m: labels[m] for m in methods}, per_image=per_image,
                             means=means, truth_tv=_nanmean(truth_tv), settings=settings, notes=notes,
-                            timings=timings, examples=examples)
+                            timings=timings, examples=examples, swd_noise_floor=swd_floor)
 
 
 def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples: int = 10,
@@ -652,12 +747,15 @@ def markdown_report(result: EvaluationResult) -> str:
               f"- masks: {s.get('masks', '?')} (hole box {s.get('hole_box', '?')}, "
               f"{100 * s['mean_hole_fraction']:.1f}% of pixels on average), seed {s['seed']}",
               f"- PiiGAN samples per image: N = {s['num_samples']}; baselines: one completion each "
-              f"(cv2.inpaint, radius {s['baseline_radius']})", ""]
+              f"(cv2.inpaint, radius {s['baseline_radius']}; FSR: cv2.xphoto, fast)", ""]
     lines += [result.table(), ""]
     lines += ["Means over images. *hole* = the masked pixels; *SSIM hole box* = the hole's "
               "bounding box (at least 11x11); TV = mean |neighbour difference| / 255 over pairs "
-              "touching the hole (ground truth column for reference); L1 and diversities in "
-              "[0, 1] (/255). Definitions: docs/evaluation.md.", ""]
+              "touching the hole (ground truth column for reference); texture ratio = hole TV / "
+              "the truth's (1 = as textured as the real holes); SWD = sliced Wasserstein "
+              "distance of 7x7 Laplacian-pyramid patches in the holes, first sample of each "
+              "image (ground truth column: its noise floor, two random halves of the real "
+              "patches); L1 and diversities in [0, 1] (/255). Definitions: docs/evaluation.md.", ""]
     for note in result.notes:
         lines.append(f"- {note}")
     timing = ", ".join(f"{result.labels[m]} {t:.1f} s" for m, t in result.timings.items())
@@ -688,7 +786,8 @@ def write_report(result: EvaluationResult, output_dir: str | os.PathLike,
              "csv": out / "per_image.csv", "chart": out / "metrics.png", "grid": out / "grid.png"}
     paths["markdown"].write_text(markdown_report(result))
     payload = {"settings": result.settings, "labels": result.labels, "means": result.means,
-               "ground_truth": {"tv_hole": result.truth_tv}, "notes": result.notes,
+               "ground_truth": {"tv_hole": result.truth_tv, "texture_ratio": 1.0,
+                                "swd_noise_floor": result.swd_noise_floor}, "notes": result.notes,
                "timings_s": result.timings, "per_image": result.per_image,
                "metrics": {m.key: {"label": m.label, "better": m.better} for m in METRICS
                            if m.key in result.metric_keys()}}

@@ -14,10 +14,11 @@ marked with vertical lines::
     python -m piigan_tf.learning_curve first/eval.csv second/eval.csv --offsets 0 3632 \
         --write_csv joined.csv -o curve.png
 
-Four panels against the training step: hole PSNR (mean over samples and
-best of N), hole SSIM, hole L1 and diversity (mean pairwise hole L1 of the N
-samples), with OpenCV Telea and Navier–Stokes on the same images and holes
-as horizontal lines. This module needs matplotlib, not TensorFlow.
+Panels against the training step: hole PSNR (mean over samples and best of
+N), hole SSIM, hole L1, diversity (mean pairwise hole L1 of the N samples)
+and, where the CSV has them, the texture ratio (hole TV / the truth's) and
+SWD of hole patches (its noise floor dotted), with OpenCV Telea,
+Navier–Stokes and FSR on the same images and holes as horizontal lines. This module needs matplotlib, not TensorFlow.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ PANELS = (
     ("ssim_hole", "hole SSIM", "higher"),
     ("l1_hole", "hole L1", "lower"),
     ("diversity_l1", "diversity (pairwise hole L1)", "higher"),
+    ("texture_ratio", "texture ratio (hole TV / truth's)", "closer to 1"),
+    ("swd", "SWD of hole patches (x1e3)", "lower"),
 )
-BASELINES = (("telea", "OpenCV Telea", "tab:orange"), ("navier_stokes", "OpenCV Navier-Stokes", "tab:green"))
+BASELINES = (("telea", "OpenCV Telea", "tab:orange"), ("navier_stokes", "OpenCV Navier-Stokes", "tab:green"),
+             ("fsr", "OpenCV FSR", "tab:red"))
 
 
 def join_segments(segments: list[list[dict]], offsets: list[int]) -> list[dict]:
@@ -62,7 +66,7 @@ def join_segments(segments: list[list[dict]], offsets: list[int]) -> list[dict]:
 
 def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = "",
                         restarts: tuple[int, ...] = ()) -> Path:
-    """Writes the four-panel figure of ``rows`` (from ``read_eval_log``) to ``path``.
+    """Writes the figure of ``rows`` (from ``read_eval_log``) to ``path``.
 
     ``restarts``: steps where a segment of the run began (drawn as vertical lines).
 
@@ -78,9 +82,12 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
         raise ValueError("no evaluation rows to plot")
     rows = sorted(rows, key=lambda r: r["step"])
     steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
-    for ax, (key, label, better) in zip(axes.flat, PANELS):
-        ax.plot(steps, [r[key] for r in rows], "o-", ms=3, color="tab:blue",
+    panels = [p for p in PANELS if any(p[0] in r for r in rows)]
+    cols = 2 if len(panels) <= 4 else 3
+    fig, axes = plt.subplots(2, cols, figsize=(5 * cols, 6.5), sharex=True, squeeze=False)
+    for ax, (key, label, better) in zip(axes.flat, panels):
+        have = [r for r in rows if key in r]  # early segments may predate a column
+        ax.plot([r["step"] for r in have], [r[key] for r in have], "o-", ms=3, color="tab:blue",
                 label="PiiGAN, mean of samples" if key != "diversity_l1" else "PiiGAN")
         if key == "psnr_hole" and "best_psnr_hole" in rows[0]:
             ax.plot(steps, [r["best_psnr_hole"] for r in rows], "s--", ms=3, color="tab:purple",
@@ -89,12 +96,19 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
             column = f"{method}_{key}"
             if column in rows[-1]:
                 ax.axhline(rows[-1][column], color=colour, ls=":", lw=1.5, label=name)
+        if key == "texture_ratio":
+            ax.axhline(1.0, color="k", ls="--", lw=1, label="real holes")
+        if key == "swd" and "swd_noise_floor" in rows[-1]:
+            ax.axhline(rows[-1]["swd_noise_floor"], color="k", ls="--", lw=1,
+                       label="noise floor (real vs real)")
         for i, step in enumerate(restarts):
             ax.axvline(step, color="grey", ls="--", lw=1,
                        label="run continued (--init_from)" if i == 0 else None)
         ax.set_title(f"{label} ({better} is better)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("training step (iterations)")
     if title:

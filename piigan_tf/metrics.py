@@ -34,6 +34,15 @@ set of hole pixels, ``C`` channels, ``L = max_val``):
   are equal (or ``N = 1``).
 * :func:`best_of_n` — the best of ``N`` samples per image (the PICNet
   protocol: the sample closest to the ground truth).
+* :func:`texture_ratio` — the mean :func:`total_variation` of the completed
+  holes over that of the real holes: 1 = as textured as the real images,
+  well below 1 = a smooth (blurred) fill, above 1 = noisier than the truth.
+* :func:`sliced_wasserstein_distance` on the descriptors of
+  :func:`hole_patch_descriptors` — SWD (Karras et al. 2018, "Progressive
+  Growing of GANs", §5): the sliced Wasserstein distance between sets of
+  7×7 patches of a 3-level Laplacian pyramid taken inside the holes, per
+  level, ×10³, averaged over levels. A set-level texture distance that needs
+  no downloaded network; 0 for identical sets, lower is better.
 * :class:`LPIPSDistance` — LPIPS-style distance with ImageNet VGG16 features
   and **uniform** layer weights (the learned linear heads of LPIPS are not
   distributed with Keras): channel-normalised features of
@@ -320,6 +329,205 @@ def pairwise_l1_diversity(samples, mask=None, max_val: float = 255.0) -> float:
         return 0.0
     total = sum(np.abs(pixels[i + 1:] - pixels[i]).mean(axis=1).sum() for i in range(n - 1))
     return float(total / (n * (n - 1) / 2) / max_val)
+
+
+def texture_ratio(completed_tv, truth_tv) -> float:
+    """Hole texture of the completions relative to the truth's.
+
+    Args:
+        completed_tv: :func:`total_variation` of the completed holes, one per
+            image (or per sample).
+        truth_tv: :func:`total_variation` of the real holes, one per image.
+
+    Returns:
+        ``mean(completed_tv) / mean(truth_tv)`` (NaNs left out): 1 = as
+        textured as the real images; a smooth fill is well below 1. NaN when
+        the real holes have no texture at all.
+    """
+    completed = _as_float(completed_tv).ravel()
+    truth = _as_float(truth_tv).ravel()
+    completed, truth = completed[~np.isnan(completed)], truth[~np.isnan(truth)]
+    if not completed.size or not truth.size or truth.mean() <= 0:
+        return float("nan")
+    return float(completed.mean() / truth.mean())
+
+
+# --------------------------------------------------------------------- SWD
+#: SWD settings (Karras et al. 2018 use 7×7 patches, 128 per image and level,
+#: and 4 × 128 random directions).
+SWD_PATCH_SIZE = 7
+SWD_LEVELS = 3
+SWD_PATCHES_PER_IMAGE = 64
+SWD_DIRECTIONS = 512
+
+
+def laplacian_pyramid(image, levels: int = SWD_LEVELS) -> list[np.ndarray]:
+    """The Laplacian pyramid of one image, finest level first.
+
+    Built with OpenCV's ``pyrDown``/``pyrUp`` (the 5-tap binomial filter of
+    Burt & Adelson, as Karras et al.): level ``l < levels − 1`` is the
+    band-pass ``g_l − up(g_{l+1})`` at ``1/2^l`` of the size, the last level
+    is the low-pass ``g_{levels−1}``.
+
+    Args:
+        image: ``[H, W, C]``, any numeric dtype.
+        levels: Number of levels (>= 1).
+
+    Returns:
+        ``levels`` float32 arrays ``[H/2^l, W/2^l, C]`` (sizes rounded up).
+    """
+    import cv2
+
+    current = np.asarray(image, np.float32)
+    pyramid = []
+    for _ in range(levels - 1):
+        down = cv2.pyrDown(current)
+        up = cv2.pyrUp(down, dstsize=(current.shape[1], current.shape[0]))
+        if up.ndim == 2:  # OpenCV drops a single channel
+            up = up[..., np.newaxis]
+        pyramid.append(current - up)
+        current = down if down.ndim == 3 else down[..., np.newaxis]
+    pyramid.append(current)
+    return pyramid
+
+
+def hole_patch_positions(mask, rng: np.random.Generator, levels: int = SWD_LEVELS,
+                         per_image: int = SWD_PATCHES_PER_IMAGE,
+                         patch_size: int = SWD_PATCH_SIZE) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Where to cut the hole patches of one image, per pyramid level.
+
+    A patch is centred on a hole pixel of its level (a pixel whose whole
+    ``2^l × 2^l`` block is hole) and lies inside the image; it reaches
+    ``patch_size // 2`` pixels past the hole, so a seam at the hole's border
+    counts. Up to ``per_image`` centres are drawn without replacement.
+
+    Args:
+        mask: ``[H, W, 1]`` or ``[H, W]``, non-zero = hole.
+        rng: Draws the centres (pass one seeded generator for a whole set).
+
+    Returns:
+        One ``(rows, cols)`` pair of int arrays per level (empty where the
+        hole has no such pixel at that level).
+    """
+    hole = hole_pixels(mask)[..., 0]
+    half = patch_size // 2
+    positions = []
+    for level in range(levels):
+        f = 2 ** level
+        h, w = -(-hole.shape[0] // f), -(-hole.shape[1] // f)
+        padded = np.zeros((h * f, w * f), bool)
+        padded[:hole.shape[0], :hole.shape[1]] = hole
+        level_hole = padded.reshape(h, f, w, f).all(axis=(1, 3))
+        inside = np.zeros_like(level_hole)
+        inside[half:h - half, half:w - half] = True
+        rows, cols = np.nonzero(level_hole & inside)
+        if rows.size > per_image:
+            pick = rng.choice(rows.size, per_image, replace=False)
+            pick.sort()
+            rows, cols = rows[pick], cols[pick]
+        positions.append((rows, cols))
+    return positions
+
+
+def hole_patch_descriptors(image, positions: Sequence[tuple[np.ndarray, np.ndarray]],
+                           patch_size: int = SWD_PATCH_SIZE) -> list[np.ndarray]:
+    """The patches of ``image``'s Laplacian pyramid at ``positions`` (one entry per level).
+
+    Args:
+        image: ``[H, W, C]``.
+        positions: :func:`hole_patch_positions` of its mask.
+
+    Returns:
+        Per level, float32 ``[n, patch_size² · C]``.
+    """
+    half = patch_size // 2
+    offsets = np.arange(-half, half + 1)
+    out = []
+    for band, (rows, cols) in zip(laplacian_pyramid(image, len(positions)), positions):
+        r = rows[:, None, None] + offsets[None, :, None]
+        c = cols[:, None, None] + offsets[None, None, :]
+        out.append(band[r, c].reshape(len(rows), patch_size * patch_size * band.shape[-1]))
+    return out
+
+
+def _sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: np.ndarray) -> float:
+    """Mean over directions of the 1-D Wasserstein-1 distance of the projections."""
+    pa = np.sort(a @ directions, axis=0)
+    pb = np.sort(b @ directions, axis=0)
+    if len(pa) != len(pb):  # compare quantiles at the smaller set's ranks
+        n = min(len(pa), len(pb))
+        pa = pa[np.linspace(0, len(pa) - 1, n).round().astype(int)]
+        pb = pb[np.linspace(0, len(pb) - 1, n).round().astype(int)]
+    return float(np.abs(pa - pb).mean())
+
+
+def sliced_wasserstein_distance(real: Sequence[np.ndarray], fake: Sequence[np.ndarray],
+                                num_directions: int = SWD_DIRECTIONS, seed: int = 0
+                                ) -> tuple[float, list[float]]:
+    """SWD between two sets of patch descriptors, level by level.
+
+    Each level's descriptors are normalised by the per-channel mean and
+    standard deviation of the two sets together (both alike, so a fill that
+    loses contrast stays far from the truth, and the distance is symmetric;
+    Karras et al. normalise each set by its own statistics, which would hide
+    a loss of contrast), then projected on
+    ``num_directions`` random unit directions (seeded, the same for every
+    comparison); the distance of a level is the mean absolute difference of
+    the sorted projections, ×10³ as Karras et al. report it.
+
+    Args:
+        real, fake: Per level, ``[n, D]`` descriptors (:func:`hole_patch_descriptors`
+            of many images, concatenated). Sets of different sizes are
+            compared at the smaller one's quantiles.
+        num_directions: Random projections per level.
+        seed: Seeds the directions.
+
+    Returns:
+        ``(mean over levels, [per level])``; NaN where a level has no patches.
+
+    Raises:
+        ValueError: the sets have different numbers of levels or descriptor sizes.
+    """
+    if len(real) != len(fake):
+        raise ValueError(f"need the same pyramid levels: {len(real)} vs {len(fake)}")
+    per_level = []
+    for level, (a, b) in enumerate(zip(real, fake)):
+        a, b = _as_float(a), _as_float(b)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+            raise ValueError(f"level {level}: descriptors must be [n, D] alike; got {a.shape}, {b.shape}")
+        if not len(a) or not len(b):
+            per_level.append(float("nan"))
+            continue
+        pixels = SWD_PATCH_SIZE * SWD_PATCH_SIZE
+        channels = a.shape[1] // pixels if a.shape[1] % pixels == 0 else 1
+        both = np.concatenate([a, b]).reshape(-1, channels)
+        mean, std = both.mean(axis=0), both.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        a = ((a.reshape(len(a), -1, channels) - mean) / std).reshape(len(a), -1)
+        b = ((b.reshape(len(b), -1, channels) - mean) / std).reshape(len(b), -1)
+        rng = np.random.default_rng([seed, level])
+        directions = rng.standard_normal((a.shape[1], num_directions))
+        directions /= np.linalg.norm(directions, axis=0, keepdims=True)
+        per_level.append(1e3 * _sliced_wasserstein(a, b, directions))
+    values = np.asarray(per_level)
+    mean = float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("nan")
+    return mean, per_level
+
+
+def swd_noise_floor(real: Sequence[np.ndarray], seed: int = 0,
+                    num_directions: int = SWD_DIRECTIONS) -> float:
+    """SWD between two random halves of the real patches: what SWD reads for sets
+    drawn from the same distribution (lower than any fill can be expected to get,
+    for sets of half the size)."""
+    rng = np.random.default_rng([seed, 1])
+    halves_a, halves_b = [], []
+    for level in real:
+        level = _as_float(level)
+        order = rng.permutation(len(level))
+        half = len(level) // 2
+        halves_a.append(level[order[:half]])
+        halves_b.append(level[order[half:2 * half]])
+    return sliced_wasserstein_distance(halves_a, halves_b, num_directions, seed)[0]
 
 
 # --------------------------------------------------------------------- FID

@@ -5,11 +5,12 @@ completes the same ``EVAL_IMAGES`` validation images, with the reference
 test's centre hole and the same noise each time (seed ``SEED``, the rule of
 :func:`piigan_tf.evaluation.evaluate`), ``EVAL_SAMPLES`` times each, and
 scores them with :func:`piigan_tf.evaluation.score_completions`. OpenCV's
-Telea and Navier–Stokes baselines are scored once, on the same images and
+baselines (Telea, Navier–Stokes and, with contrib OpenCV, FSR) are scored once, on the same images and
 holes. Each evaluation is one row of ``<log_dir>/eval.csv`` (and TensorBoard
 scalars under ``eval/``)::
 
-    step,psnr_hole,best_psnr_hole,ssim_hole,l1_hole,diversity_l1,psnr,best_psnr,ssim,telea_psnr_hole,...
+    step,psnr_hole,best_psnr_hole,ssim_hole,l1_hole,diversity_l1,psnr,best_psnr,ssim,
+    texture_ratio,swd,telea_psnr_hole,...,fsr_swd,swd_noise_floor
 
 ``python -m piigan_tf.learning_curve <log_dir>/eval.csv`` draws it.
 """
@@ -33,8 +34,8 @@ log = logging.getLogger("piigan_tf")
 #: for each baseline; a baseline's best-of-N and diversity are its single
 #: completion's PSNR and 0, so they are left out).
 MODEL_COLUMNS = ("psnr_hole", "best_psnr_hole", "ssim_hole", "l1_hole", "diversity_l1", "psnr",
-                 "best_psnr", "ssim")
-BASELINE_COLUMNS = ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim")
+                 "best_psnr", "ssim", "texture_ratio", "swd")
+BASELINE_COLUMNS = ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "texture_ratio", "swd")
 
 
 class PeriodicEvaluator:
@@ -63,6 +64,7 @@ class PeriodicEvaluator:
         #: ``{column: value}`` of the baselines, computed once.
         self.baseline_scores = {f"{method}_{key}": baselines.means[method][key]
                                 for method in baselines.methods for key in BASELINE_COLUMNS}
+        self.baseline_scores["swd_noise_floor"] = baselines.swd_noise_floor
 
     def __call__(self, generator) -> dict[str, float]:
         """``{column: value}`` for ``generator`` (its current weights) and the baselines."""

@@ -86,7 +86,15 @@ def result(inpainter, image_dir):
 
 
 # ------------------------------------------------------------- baselines
-@pytest.mark.parametrize("method", list(E.BASELINES))
+#: The baselines this OpenCV build runs (FSR needs contrib OpenCV).
+BASELINES_HERE = E.available_baselines()[0]
+needs_contrib = pytest.mark.skipif(
+    not E.baseline_available("fsr"),
+    reason="FSR needs OpenCV's contrib module cv2.xphoto (opencv-contrib-python-headless)")
+
+
+@pytest.mark.parametrize("method", [pytest.param(m, marks=needs_contrib) if m == "fsr" else m
+                                    for m in E.BASELINES])
 def test_baselines_fill_only_the_hole_and_plausibly(method):
     images = np.stack([smooth_image(i, HW) for i in range(2)])
     masks = E.make_eval_masks(2, HW, (16, 16), "center")
@@ -98,6 +106,33 @@ def test_baselines_fill_only_the_hole_and_plausibly(method):
 
     hole_psnr = psnr(images, out, masks)
     assert np.all(hole_psnr > 20), hole_psnr  # smooth images: diffusion fills them well
+
+
+@needs_contrib
+def test_fsr_continues_a_texture_better_than_diffusion():
+    """FSR reconstructs from frequencies: on a periodic texture it beats Telea by far."""
+    yy, xx = np.mgrid[0:48, 0:48]
+    stripes = (127 + 100 * np.sin(xx * 2 * np.pi / 6) * np.cos(yy * 2 * np.pi / 9)).astype(np.uint8)
+    images = np.repeat(stripes[None, ..., None], 3, axis=-1)
+    masks = np.zeros((1, 48, 48, 1), np.uint8)
+    masks[:, 18:30, 18:30] = 1
+    from piigan_tf.metrics import psnr
+
+    fsr = psnr(images, E.inpaint_opencv(images, masks, "fsr"), masks)[0]
+    telea = psnr(images, E.inpaint_opencv(images, masks, "telea"), masks)[0]
+    assert fsr > telea + 5, (fsr, telea)
+
+
+def test_fsr_absent_is_left_out_with_a_note(monkeypatch):
+    monkeypatch.setattr(E, "baseline_available", lambda method: method != "fsr")
+    assert E.available_baselines() == (["telea", "navier_stokes"], [E.FSR_MISSING])
+    images = np.stack([smooth_image(i, HW) for i in range(2)])
+    masks = E.make_eval_masks(2, HW, (16, 16), "center")
+    result = E.evaluate(None, images, masks, perceptual=False, progress=False)
+    assert result.methods == ["telea", "navier_stokes"]
+    assert E.FSR_MISSING in result.notes and "opencv-contrib-python-headless" in E.FSR_MISSING
+    with pytest.raises(RuntimeError, match="opencv-contrib-python-headless"):
+        E.inpaint_opencv(images, masks, "fsr")
 
 
 def test_unknown_baseline_is_rejected():
@@ -153,16 +188,20 @@ def test_perfect_completions_score_as_identical():
 
 
 def test_evaluate_scores_every_method(result):
-    assert result.methods == ["piigan", "telea", "navier_stokes"]
-    assert len(result.per_image) == 4 * 3
+    assert result.methods == ["piigan", *BASELINES_HERE]
+    assert len(result.per_image) == 4 * (1 + len(BASELINES_HERE))
     assert result.settings["step"] == 3 and result.settings["num_samples"] == 3
     for method in result.methods:
         means = result.means[method]
         for key in ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole", "tv_hole", "best_psnr",
-                    "best_ssim", "diversity_l1", "lpips", "lpips_diversity", "fid"):
+                    "best_ssim", "diversity_l1", "lpips", "lpips_diversity", "fid",
+                    "texture_ratio", "swd"):
             assert np.isfinite(means[key]), (method, key)
+        assert means["texture_ratio"] == pytest.approx(means["tv_hole"] / result.truth_tv)
+        assert means["swd"] > 0
         assert means["best_psnr"] >= means["psnr"] - 1e-9
-    for baseline in E.BASELINES:  # one completion each: no diversity, best-of-1 = the value
+    assert result.swd_noise_floor > 0 and result.settings["swd"]["noise_floor"] == result.swd_noise_floor
+    for baseline in BASELINES_HERE:  # one completion each: no diversity, best-of-1 = the value
         assert result.means[baseline]["diversity_l1"] == 0.0
         assert result.means[baseline]["lpips_diversity"] == 0.0
         assert result.means[baseline]["best_psnr"] == pytest.approx(result.means[baseline]["psnr"])
@@ -197,7 +236,7 @@ def test_complete_batch_is_its_part_of_the_whole_request(inpainter):
     masks = E.make_eval_masks(3, HW, (16, 16), "box", seed=1)
     completions, seconds = E.complete_batch(inpainter, images[1:], masks[1:], 2, seed=6,
                                             first_image=1)
-    assert list(completions) == list(seconds) == ["piigan", "telea", "navier_stokes"]
+    assert list(completions) == list(seconds) == ["piigan", *BASELINES_HERE]
     # Images 1 and 2 as a batch of their own get the noise of their index in the whole request.
     np.testing.assert_array_equal(completions["piigan"],
                                   inpainter.sample(images, masks, 2, seed=6)[1:])
@@ -249,7 +288,7 @@ def test_missing_imagenet_weights_skip_lpips_and_fid(monkeypatch):
     images = np.stack([smooth_image(i, HW) for i in range(2)])
     masks = E.make_eval_masks(2, HW, (16, 16))
     res = E.evaluate(None, images, masks, progress=False)
-    assert res.methods == ["telea", "navier_stokes"]
+    assert res.methods == BASELINES_HERE
     assert "lpips" not in res.metric_keys() and "fid" not in res.metric_keys()
     assert res.notes[0] == "LPIPS/FID skipped: no internet (test)."
     assert "LPIPS" not in res.table()
@@ -262,21 +301,26 @@ def test_report_files(result, tmp_path):
         "results.md", "metrics.json", "per_image.csv", "metrics.png", "grid.png"}
     markdown = paths["markdown"].read_text()
     assert "| metric | better | PiiGAN (N=3) | OpenCV Telea | OpenCV Navier-Stokes |" in markdown
+    assert "| texture ratio: hole TV / truth's | closer to 1 |" in markdown
+    assert "| SWD hole patches (x1e3, first sample) | lower |" in markdown
     assert "best-of-N PSNR" in markdown and "step 3" in markdown
 
     def no_nan(token):
         raise AssertionError(f"non-standard JSON token {token}")
 
     payload = json.loads(paths["json"].read_text(), parse_constant=no_nan)
-    assert set(payload["means"]) == {"piigan", "telea", "navier_stokes"}
-    assert len(payload["per_image"]) == 12 and "fid" in payload["means"]["telea"]
+    assert set(payload["means"]) == {"piigan", *BASELINES_HERE}
+    methods = 1 + len(BASELINES_HERE)
+    assert len(payload["per_image"]) == 4 * methods and "fid" in payload["means"]["telea"]
+    assert payload["ground_truth"]["swd_noise_floor"] > 0
     rows = paths["csv"].read_text().strip().splitlines()
-    assert rows[0].startswith("image,method,psnr,ssim") and len(rows) == 13
+    assert rows[0].startswith("image,method,psnr,ssim") and len(rows) == 1 + 4 * methods
     chart = cv2.imread(str(paths["chart"]))
     assert chart is not None and chart.shape[0] > 200
     grid = cv2.imread(str(paths["grid"]))
-    # 2 rows of 32 px plus a 14 px header; columns truth, input, 2 samples, 2 baselines.
-    assert grid.shape == (14 + 2 * 32 + 2, 6 * 32 + 5 * 2, 3)
+    # 2 rows of 32 px plus a 14 px header; columns truth, input, 2 samples, the baselines.
+    columns = 4 + len(BASELINES_HERE)
+    assert grid.shape == (14 + 2 * 32 + 2, columns * 32 + (columns - 1) * 2, 3)
 
 
 # -------------------------------------------------------------------- CLI

@@ -254,3 +254,119 @@ def test_unavailable_weights_are_reported_not_raised(tmp_path):
     lpips, inception, reason = M.load_perceptual_networks(str(tmp_path / "missing.h5"))
     assert lpips is None and inception is None
     assert "could not be downloaded" in reason and "~/.keras/models" in reason
+
+
+# ------------------------------------------------------- texture: TV ratio, SWD
+def _texture(seed=0, size=256):
+    """A public-domain texture (scikit-image's grass), or a seeded random one."""
+    from skimage import data
+
+    try:
+        tex = data.grass()
+    except Exception:  # noqa: BLE001 - older scikit-image: any textured image does
+        rng = np.random.default_rng(seed)
+        tex = (rng.random((size, size)) * 255).astype(np.uint8)
+    return np.repeat(tex[..., None], 3, axis=-1)
+
+
+def _hole_sets(fill, num=24, size=64, seed=0):
+    """Patch descriptors of real windows and of ``fill(real, other)`` in a centred hole."""
+    import cv2  # noqa: F401 - the pyramid needs it
+
+    tex = _texture()
+    rng = np.random.default_rng(seed)
+    mask = box((size, size), size // 4, size // 4, size // 2, size // 2)
+    real_sets, fake_sets, real_tv, fake_tv = [[], [], []], [[], [], []], [], []
+    for _ in range(num):
+        y, x = rng.integers(0, tex.shape[0] - 2 * size, 2)
+        real = tex[y:y + size, x:x + size]
+        other = tex[y + size:y + 2 * size, x + size // 2:x + size // 2 + size]
+        fake = np.where(mask > 0, fill(real, other), real).astype(np.uint8)
+        positions = M.hole_patch_positions(mask, rng)
+        for level, (a, b) in enumerate(zip(M.hole_patch_descriptors(real, positions),
+                                           M.hole_patch_descriptors(fake, positions))):
+            real_sets[level].append(a)
+            fake_sets[level].append(b)
+        real_tv.append(M.total_variation(real, mask))
+        fake_tv.append(M.total_variation(fake, mask))
+    return ([np.concatenate(s) for s in real_sets], [np.concatenate(s) for s in fake_sets],
+            real_tv, fake_tv)
+
+
+def test_swd_is_zero_for_identical_sets_and_symmetric():
+    real, fake, _, _ = _hole_sets(lambda real, other: other)
+    same, per_level = M.sliced_wasserstein_distance(real, [r.copy() for r in real])
+    assert same == 0.0 and per_level == [0.0, 0.0, 0.0]
+    ab, ab_levels = M.sliced_wasserstein_distance(real, fake)
+    ba, ba_levels = M.sliced_wasserstein_distance(fake, real)
+    assert ab > 0
+    assert ab == pytest.approx(ba, rel=1e-9) and ab_levels == pytest.approx(ba_levels, rel=1e-9)
+    # Sets of different sizes are compared at the smaller one's quantiles.
+    fewer = [f[: len(f) // 2] for f in fake]
+    assert M.sliced_wasserstein_distance(real, fewer)[0] == pytest.approx(
+        M.sliced_wasserstein_distance(fewer, real)[0], rel=1e-9)
+
+
+def test_sliced_wasserstein_of_one_direction_is_the_1d_distance():
+    # The 1-D distance of two shifted point sets is the shift.
+    x = np.arange(10, dtype=np.float64)[:, None]
+    assert M._sliced_wasserstein(x, x + 2.5, np.ones((1, 1))) == pytest.approx(2.5)
+
+
+def test_swd_ranks_a_blurred_copy_farther_than_a_shifted_crop():
+    import cv2
+
+    real, shifted, _, _ = _hole_sets(lambda real, other: other)
+    _, blurred, _, _ = _hole_sets(lambda real, other: cv2.GaussianBlur(other, (0, 0), 1.5))
+    _, flat, _, _ = _hole_sets(lambda real, other: np.full_like(other, int(real.mean())))
+    d_shift = M.sliced_wasserstein_distance(real, shifted)[0]
+    d_blur = M.sliced_wasserstein_distance(real, blurred)[0]
+    d_flat = M.sliced_wasserstein_distance(real, flat)[0]
+    assert d_shift < d_blur < d_flat
+    assert d_blur > 3 * d_shift
+    # Same texture from another place is near the noise floor of the real set.
+    floor = M.swd_noise_floor(real)
+    assert 0 < floor and d_shift < 2 * floor
+
+
+def test_texture_ratio_of_smooth_fill_is_below_one_and_real_texture_near_one():
+    import cv2
+
+    _, _, real_tv, shifted_tv = _hole_sets(lambda real, other: other)
+    _, _, _, blurred_tv = _hole_sets(lambda real, other: cv2.GaussianBlur(other, (0, 0), 1.5))
+    _, _, _, flat_tv = _hole_sets(lambda real, other: np.full_like(other, int(real.mean())))
+    assert M.texture_ratio(real_tv, real_tv) == pytest.approx(1.0)
+    assert 0.8 < M.texture_ratio(shifted_tv, real_tv) < 1.25
+    assert M.texture_ratio(blurred_tv, real_tv) < 0.6
+    assert M.texture_ratio(flat_tv, real_tv) < M.texture_ratio(blurred_tv, real_tv)
+    assert math.isnan(M.texture_ratio([0.1], [0.0]))
+    assert M.texture_ratio([0.2, np.nan], [0.1, 0.1]) == pytest.approx(2.0)
+
+
+def test_hole_patch_positions_stay_in_the_hole_and_image():
+    mask = box((64, 80), 10, 20, 32, 40)
+    positions = M.hole_patch_positions(mask, np.random.default_rng(0), per_image=2000)
+    for level, (rows, cols) in enumerate(positions):
+        f = 2 ** level
+        assert rows.size > 0
+        # the centre's whole f x f block is hole, and the 7x7 patch is in the image
+        assert (rows * f >= 10).all() and ((rows + 1) * f <= 42).all()
+        assert (cols * f >= 20).all() and ((cols + 1) * f <= 60).all()
+        assert (rows >= 3).all() and (rows < 64 // f - 3).all()
+    assert len(positions[0][0]) == 32 * 40  # all centres when fewer than per_image
+    small = M.hole_patch_positions(mask, np.random.default_rng(0), per_image=5)
+    assert all(len(r) == 5 for r, _ in small)
+    empty = M.hole_patch_positions(np.zeros((32, 32, 1)), np.random.default_rng(0))
+    assert all(r.size == 0 for r, _ in empty)
+
+
+def test_laplacian_pyramid_reconstructs_the_image():
+    import cv2
+
+    image = rand_image(5, (32, 48, 3)).astype(np.float32)
+    levels = M.laplacian_pyramid(image, 3)
+    assert [lv.shape for lv in levels] == [(32, 48, 3), (16, 24, 3), (8, 12, 3)]
+    rebuilt = levels[-1]
+    for band in reversed(levels[:-1]):
+        rebuilt = cv2.pyrUp(rebuilt, dstsize=(band.shape[1], band.shape[0])) + band
+    np.testing.assert_allclose(rebuilt, image, atol=1e-3)

@@ -56,10 +56,14 @@ def test_rows_at_every_eval_step_with_model_and_baseline_columns(run):
     trainer, _, root = run
     rows = read_eval_log(root / "logs" / "eval.csv")
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
-    expected = ["step", *MODEL_COLUMNS, *(f"{m}_{k}" for m in E.BASELINES for k in BASELINE_COLUMNS)]
+    baselines, _ = E.available_baselines()
+    expected = ["step", *MODEL_COLUMNS, *(f"{m}_{k}" for m in baselines for k in BASELINE_COLUMNS),
+                "swd_noise_floor"]
     assert list(rows[0]) == expected
     for row in rows:
         assert 0 < row["l1_hole"] < 1 and row["diversity_l1"] > 0
+        assert row["texture_ratio"] > 0 and row["swd"] > 0 and row["swd_noise_floor"] > 0
+        assert row["telea_texture_ratio"] < row["texture_ratio"]  # a smear is smoother than noise
         assert row["best_psnr_hole"] >= row["psnr_hole"]
         # The baselines are deterministic and computed once: the same in every row.
         assert row["telea_psnr_hole"] == rows[0]["telea_psnr_hole"] > 0
@@ -93,8 +97,9 @@ def test_resume_keeps_rows_up_to_the_restored_step_and_continues(run, tmp_path):
     shutil.copytree(root / "logs", logs, ignore=shutil.ignore_patterns("events.*"))
     # A row past the checkpoint (a kill after evaluating, before saving) and
     # half a row: both must go.
+    columns = len(read_eval_log(logs / "eval.csv")[0])
     with open(logs / "eval.csv", "a") as handle:
-        handle.write("9," + ",".join(["0.5"] * 18) + "\n10,0.1,0.2")
+        handle.write("9," + ",".join(["0.5"] * (columns - 1)) + "\n10,0.1,0.2")
     assert [r["step"] for r in read_eval_log(logs / "eval.csv")] == [0, 1, 2, 3, 9]
     Trainer(config, checkpoint_dir=ckpt, log_dir=logs).fit(max_iters=4, progress=False)
     rows = read_eval_log(logs / "eval.csv")
@@ -142,7 +147,7 @@ def test_learning_curve_command(run, tmp_path, capsys):
     assert main([str(root / "logs" / "eval.csv"), "-o", str(out)]) == 0
     assert "4 evaluations (steps 0..3)" in capsys.readouterr().out
     image = matplotlib.image.imread(out)
-    assert image.shape[:2] == (715, 1100)  # 10 x 6.5 inches at 110 dpi
+    assert image.shape[:2] == (715, 1650)  # 15 x 6.5 inches at 110 dpi: 2 x 3 panels
     assert main([str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "empty.csv").write_text("step,psnr_hole\n")

@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None,
                    help="YAML config (default: setting.yml at the repository root)")
     p.add_argument("--preset", default=None,
-                   help="small configurations of the full architecture: quick (README "
-                        "quickstart, ~3 min on 2 CPU cores), tiny (unit tests)")
+                   help="configurations of the full architecture: quick (README "
+                        "quickstart, ~3 min on 2 CPU cores), celeba64 (the shipped face model), "
+                        "mauflex128 (the reference setting on MauFlex), tiny (unit tests)")
     p.add_argument("--dataset", default=None,
                    help="celeba | celebahq | plantvillage | mauflex | sample | a folder of "
                         "images | a .flist file")

@@ -65,7 +65,8 @@ DATASETS: dict[str, DatasetInfo] = {
             "MauFlex (UAV images of Mauritia flexuosa palms, Morales et al., Forests 9(12):736, 2018)",
             "http://didt.inictel-uni.edu.pe/dataset/MauFlex_Dataset.rar",
             "download and extract MauFlex_Dataset.rar (research use with citation of "
-            "Morales et al. 2018, doi:10.3390/f9120736)",
+            "Morales et al. 2018, doi:10.3390/f9120736); tiles of a few large frames are best "
+            "split by frame (--val_match with a part of one frame's file names)",
         ),
         DatasetInfo(
             "sample",

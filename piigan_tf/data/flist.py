@@ -12,7 +12,11 @@ Command line::
 
     python -m piigan_tf.data.flist --folder /path/to/mauflex --name mauflex
 
-writes ``data/mauflex/train.flist`` and ``data/mauflex/val.flist``.
+writes ``data/mauflex/train.flist`` and ``data/mauflex/val.flist``. Tiles cut
+from a few large frames should be split by frame, so that validation is a
+place the model never saw (``--val_match`` takes a part of the file name)::
+
+    python -m piigan_tf.data.flist --folder ../shared/data/mauflex --name mauflex --val_match _f11_
 
 This module does not import TensorFlow, so the command starts instantly.
 """
@@ -200,6 +204,68 @@ def write_split_flists(
     return len(lists[0]), len(lists[1])
 
 
+def split_by_match(files: Sequence[str], val_match: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Splits by a group named in the file names: those matching go to validation.
+
+    For datasets whose images come in groups that must not be split across
+    train and validation (the tiles of one aerial frame, the photos of one
+    identity): a file is held out when its base name contains any of
+    ``val_match``. Order is kept (sort the input for a reproducible list).
+
+    Args:
+        files: Paths.
+        val_match: Substrings of base names, e.g. ``["_f11_"]`` for MauFlex frame 11.
+
+    Returns:
+        ``(train, val)``.
+
+    Raises:
+        ValueError: no file, or every file, matches (the message names the substrings).
+    """
+    patterns = [m for m in val_match if m]
+    if not patterns:
+        raise ValueError("val_match needs at least one non-empty substring")
+    val = [f for f in files if any(m in os.path.basename(f) for m in patterns)]
+    train = [f for f in files if not any(m in os.path.basename(f) for m in patterns)]
+    if not val:
+        raise ValueError(f"no file name contains {' or '.join(map(repr, patterns))}: "
+                         "nothing to hold out for validation")
+    if not train:
+        raise ValueError(f"every file name contains {' or '.join(map(repr, patterns))}: "
+                         "nothing left to train on")
+    return train, val
+
+
+def make_match_flists(
+    folder: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    val_match: Sequence[str],
+    seed: int = 0,
+    exts: Sequence[str] = IMAGE_EXTS,
+) -> tuple[int, int]:
+    """Writes the lists of a folder split by :func:`split_by_match`.
+
+    Each list is shuffled with ``random.Random(seed)`` as :func:`split_files` does.
+
+    Returns:
+        ``(num_train, num_val)`` written.
+
+    Raises:
+        FileNotFoundError: If ``folder`` does not exist.
+        ValueError: no images, or the match leaves one side empty.
+    """
+    files = list_images(folder, exts)
+    if not files:
+        raise ValueError(f"no images ({', '.join(exts)}) found under {os.fspath(folder)}")
+    train, val = split_by_match(files, val_match)
+    random.Random(seed).shuffle(train)
+    random.Random(seed).shuffle(val)
+    write_flist(os.path.join(out_dir, "train.flist"), train)
+    write_flist(os.path.join(out_dir, "val.flist"), val)
+    logger.info("wrote %d train and %d val paths to %s", len(train), len(val), os.fspath(out_dir))
+    return len(train), len(val)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -226,7 +292,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a separate folder of validation images: all of --folder is then used for "
         "training and nothing is held out (e.g. identity-disjoint splits)",
     )
+    parser.add_argument(
+        "--val_match",
+        action="append",
+        default=None,
+        metavar="SUBSTRING",
+        help="hold out the files whose name contains SUBSTRING (repeatable) instead of a random "
+        "--num_val: a split by group, e.g. --val_match _f11_ keeps MauFlex frame 11 for "
+        "validation so validation is a place the model never saw",
+    )
     args = parser.parse_args(argv)
+    if args.val_match is not None and args.val_folder is not None:
+        parser.error("--val_match and --val_folder are two ways to choose validation; give one")
     for option, folder in (("--folder", args.folder), ("--val_folder", args.val_folder)):
         if folder is not None and not os.path.isdir(folder):
             parser.error(f"{option} {folder!r} is not a directory")
@@ -234,7 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--num_val must be >= 0")
     out_dir = os.path.join(args.out, args.name)
     try:
-        if args.val_folder is None:
+        if args.val_match is not None:
+            num_train, num_val = make_match_flists(args.folder, out_dir, args.val_match, args.seed)
+        elif args.val_folder is None:
             num_train, num_val = make_flists(args.folder, out_dir, args.num_val, args.seed)
         else:
             num_train, num_val = write_split_flists(args.folder, args.val_folder, out_dir, args.seed)

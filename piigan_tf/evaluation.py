@@ -113,7 +113,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("ssim_hole", "SSIM hole box", "higher"),
     MetricInfo("l1_hole", "L1 hole", "lower"),
     MetricInfo("tv_hole", "TV hole", "closer to ground truth"),
-    MetricInfo("texture_ratio", "texture ratio: hole TV / truth's", "closer to 1", "{:.3f}"),
+    MetricInfo("texture_ratio", "texture ratio: TV inside hole / truth's", "closer to 1", "{:.3f}"),
     MetricInfo("swd", "SWD hole patches (x1e3, first sample)", "lower", "{:.1f}"),
     MetricInfo("best_psnr_hole", "best-of-N PSNR hole (dB)", "higher", "{:.2f}"),
     MetricInfo("best_psnr", "best-of-N PSNR (dB)", "higher", "{:.2f}"),
@@ -156,6 +156,7 @@ class EvaluationResult:
     timings: dict[str, float]
     examples: dict[str, Any]
     swd_noise_floor: float = float("nan")
+    truth_tv_inside: float = float("nan")
 
     def metric_keys(self) -> list[str]:
         """Metrics present in this result, in :data:`METRICS` order."""
@@ -377,6 +378,7 @@ def score_completions(truth, completions, mask, lpips: M.LPIPSDistance | None = 
             "ssim_hole": float(np.mean(M.hole_ssim(truth, completions, mask))),
             "l1_hole": float(np.mean(M.l1(truth, completions, mask))),
             "tv_hole": float(np.mean(M.total_variation(completions, mask))),
+            "tv_inside": float(np.mean(M.total_variation(completions, mask, within_hole=True))),
             "best_psnr": float(M.best_of_n(psnr)),
             "best_ssim": float(M.best_of_n(ssim)),
             "diversity_l1": M.pairwise_l1_diversity(completions, mask),
@@ -472,14 +474,16 @@ def score_batch(images: np.ndarray, masks: np.ndarray, completions: dict[str, np
     """Scores one batch's completions (:func:`score_completions`) against the truth.
 
     Returns:
-        ``(rows, truth_tv)``: one row per image and method (image-major,
+        ``(rows, truth)``: one row per image and method (image-major,
         methods in ``completions`` order), ``{"image", "method", metric: value}``;
-        and the hole TV of each ground-truth image.
+        and per ground-truth image ``{"tv_hole", "tv_inside"}``, its hole TV
+        (pairs touching the hole) and the TV inside its hole.
     """
     rows, truth_tv = [], []
     for b, (truth, mask) in enumerate(zip(images, masks)):
         truth_features = lpips.embed(truth[np.newaxis]) if lpips is not None else None
-        truth_tv.append(float(M.total_variation(truth, mask)))
+        truth_tv.append({"tv_hole": float(M.total_variation(truth, mask)),
+                         "tv_inside": float(M.total_variation(truth, mask, within_hole=True))})
         for method, samples in completions.items():
             scores = score_completions(truth, samples[b], mask, lpips, truth_features)
             rows.append({"image": names[b], "method": method, **scores})
@@ -638,7 +642,8 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     swd, swd_floor = patches.scores()
     for method in methods:
         means[method]["texture_ratio"] = M.texture_ratio(
-            [r["tv_hole"] for r in per_image if r["method"] == method], truth_tv)
+            [r["tv_inside"] for r in per_image if r["method"] == method],
+            [t["tv_inside"] for t in truth_tv])
         means[method]["swd"] = swd[method]
     if inception is not None:
         fids, fid_notes = fid_scores(inception, images,
@@ -667,8 +672,10 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
                        "patches_per_image": M.SWD_PATCHES_PER_IMAGE,
                        "directions": M.SWD_DIRECTIONS, "noise_floor": swd_floor}
     return EvaluationResult(methods=methods, labels={m: labels[m] for m in methods}, per_image=per_image,
-                            means=means, truth_tv=_nanmean(truth_tv), settings=settings, notes=notes,
-                            timings=timings, examples=examples, swd_noise_floor=swd_floor)
+                            means=means, truth_tv=_nanmean([t["tv_hole"] for t in truth_tv]),
+                            settings=settings, notes=notes,
+                            timings=timings, examples=examples, swd_noise_floor=swd_floor,
+                            truth_tv_inside=_nanmean([t["tv_inside"] for t in truth_tv]))
 
 
 def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples: int = 10,
@@ -751,9 +758,9 @@ def markdown_report(result: EvaluationResult) -> str:
     lines += [result.table(), ""]
     lines += ["Means over images. *hole* = the masked pixels; *SSIM hole box* = the hole's "
               "bounding box (at least 11x11); TV = mean |neighbour difference| / 255 over pairs "
-              "touching the hole (ground truth column for reference); texture ratio = hole TV / "
-              "the truth's (1 = as textured as the real holes); SWD = sliced Wasserstein "
-              "distance of 7x7 Laplacian-pyramid patches in the holes, first sample of each "
+              "touching the hole (ground truth column for reference); texture ratio = TV inside "
+              "the holes / the truth's (1 = as textured as the real holes); SWD = sliced "
+              "Wasserstein distance of 7x7 Laplacian-pyramid patches inside the holes, first sample of each "
               "image (ground truth column: its noise floor, two random halves of the real "
               "patches); L1 and diversities in [0, 1] (/255). Definitions: docs/evaluation.md.", ""]
     for note in result.notes:

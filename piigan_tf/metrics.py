@@ -34,13 +34,14 @@ set of hole pixels, ``C`` channels, ``L = max_val``):
   are equal (or ``N = 1``).
 * :func:`best_of_n` — the best of ``N`` samples per image (the PICNet
   protocol: the sample closest to the ground truth).
-* :func:`texture_ratio` — the mean :func:`total_variation` of the completed
-  holes over that of the real holes: 1 = as textured as the real images,
+* :func:`texture_ratio` — the mean :func:`total_variation` inside the
+  completed holes (pairs of hole pixels) over that inside the real holes:
+  1 = as textured as the real images,
   well below 1 = a smooth (blurred) fill, above 1 = noisier than the truth.
 * :func:`sliced_wasserstein_distance` on the descriptors of
   :func:`hole_patch_descriptors` — SWD (Karras et al. 2018, "Progressive
   Growing of GANs", §5): the sliced Wasserstein distance between sets of
-  7×7 patches of a 3-level Laplacian pyramid taken inside the holes, per
+  7×7 patches of a 3-level Laplacian pyramid lying inside the holes, per
   level, ×10³, averaged over levels. A set-level texture distance that needs
   no downloaded network; 0 for identical sets, lower is better.
 * :class:`LPIPSDistance` — LPIPS-style distance with ImageNet VGG16 features
@@ -239,7 +240,7 @@ def hole_ssim(a, b, mask, max_val: float = 255.0) -> np.ndarray:
     return ssim(a[crop], b[crop], max_val)
 
 
-def total_variation(x, mask=None, max_val: float = 255.0) -> np.ndarray:
+def total_variation(x, mask=None, max_val: float = 255.0, within_hole: bool = False) -> np.ndarray:
     """Mean absolute difference of neighbouring pixels, over pairs touching the hole.
 
     With ``mask=None`` all vertical and horizontal neighbour pairs count, and
@@ -248,6 +249,8 @@ def total_variation(x, mask=None, max_val: float = 255.0) -> np.ndarray:
     Args:
         x: Images ``[..., H, W, C]`` in ``[0, max_val]``.
         mask: Optional hole mask; a pair counts if either pixel is a hole.
+        within_hole: Count only the pairs whose two pixels are both in the
+            hole: the texture of the fill itself, without the seam at its border.
 
     Returns:
         float64 ``[...]`` in ``[0, 1]``; NaN for an empty hole.
@@ -271,8 +274,9 @@ def total_variation(x, mask=None, max_val: float = 255.0) -> np.ndarray:
         wh = np.ones(dh.shape[:-1] + (1,))
     else:
         hole = hole_pixels(mask, x.shape).astype(np.float64)
-        wv = np.maximum(hole[..., 1:, :, :], hole[..., :-1, :, :])
-        wh = np.maximum(hole[..., :, 1:, :], hole[..., :, :-1, :])
+        pair = np.minimum if within_hole else np.maximum
+        wv = pair(hole[..., 1:, :, :], hole[..., :-1, :, :])
+        wh = pair(hole[..., :, 1:, :], hole[..., :, :-1, :])
     axes = (-3, -2, -1)
     total = (dv * wv).sum(axis=axes) + (dh * wh).sum(axis=axes)
     count = (wv.sum(axis=axes) + wh.sum(axis=axes)) * x.shape[-1]
@@ -335,9 +339,10 @@ def texture_ratio(completed_tv, truth_tv) -> float:
     """Hole texture of the completions relative to the truth's.
 
     Args:
-        completed_tv: :func:`total_variation` of the completed holes, one per
-            image (or per sample).
-        truth_tv: :func:`total_variation` of the real holes, one per image.
+        completed_tv: :func:`total_variation` of the completed holes
+            (``within_hole=True``: the fill's own texture), one per image
+            (or per sample).
+        truth_tv: The same of the real holes, one per image.
 
     Returns:
         ``mean(completed_tv) / mean(truth_tv)`` (NaNs left out): 1 = as
@@ -396,10 +401,10 @@ def hole_patch_positions(mask, rng: np.random.Generator, levels: int = SWD_LEVEL
                          patch_size: int = SWD_PATCH_SIZE) -> list[tuple[np.ndarray, np.ndarray]]:
     """Where to cut the hole patches of one image, per pyramid level.
 
-    A patch is centred on a hole pixel of its level (a pixel whose whole
-    ``2^l × 2^l`` block is hole) and lies inside the image; it reaches
-    ``patch_size // 2`` pixels past the hole, so a seam at the hole's border
-    counts. Up to ``per_image`` centres are drawn without replacement.
+    A patch lies wholly in the hole of its level (pixels whose whole
+    ``2^l × 2^l`` block is hole), so it measures the fill's texture and not
+    the known pixels around it. Up to ``per_image`` centres are drawn
+    without replacement.
 
     Args:
         mask: ``[H, W, 1]`` or ``[H, W]``, non-zero = hole.
@@ -409,8 +414,9 @@ def hole_patch_positions(mask, rng: np.random.Generator, levels: int = SWD_LEVEL
         One ``(rows, cols)`` pair of int arrays per level (empty where the
         hole has no such pixel at that level).
     """
+    import cv2
+
     hole = hole_pixels(mask)[..., 0]
-    half = patch_size // 2
     positions = []
     for level in range(levels):
         f = 2 ** level
@@ -418,9 +424,11 @@ def hole_patch_positions(mask, rng: np.random.Generator, levels: int = SWD_LEVEL
         padded = np.zeros((h * f, w * f), bool)
         padded[:hole.shape[0], :hole.shape[1]] = hole
         level_hole = padded.reshape(h, f, w, f).all(axis=(1, 3))
-        inside = np.zeros_like(level_hole)
-        inside[half:h - half, half:w - half] = True
-        rows, cols = np.nonzero(level_hole & inside)
+        # Whole patches in the hole: SWD judges the fill's texture, not the
+        # seam at its border (the texture ratio's pairs and the grids do).
+        whole = cv2.erode(level_hole.astype(np.uint8), np.ones((patch_size, patch_size), np.uint8),
+                          borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+        rows, cols = np.nonzero(whole)
         if rows.size > per_image:
             pick = rng.choice(rows.size, per_image, replace=False)
             pick.sort()

@@ -287,8 +287,8 @@ def _hole_sets(fill, num=24, size=64, seed=0):
                                            M.hole_patch_descriptors(fake, positions))):
             real_sets[level].append(a)
             fake_sets[level].append(b)
-        real_tv.append(M.total_variation(real, mask))
-        fake_tv.append(M.total_variation(fake, mask))
+        real_tv.append(M.total_variation(real, mask, within_hole=True))
+        fake_tv.append(M.total_variation(fake, mask, within_hole=True))
     return ([np.concatenate(s) for s in real_sets], [np.concatenate(s) for s in fake_sets],
             real_tv, fake_tv)
 
@@ -349,15 +349,28 @@ def test_hole_patch_positions_stay_in_the_hole_and_image():
     for level, (rows, cols) in enumerate(positions):
         f = 2 ** level
         assert rows.size > 0
-        # the centre's whole f x f block is hole, and the 7x7 patch is in the image
-        assert (rows * f >= 10).all() and ((rows + 1) * f <= 42).all()
-        assert (cols * f >= 20).all() and ((cols + 1) * f <= 60).all()
-        assert (rows >= 3).all() and (rows < 64 // f - 3).all()
-    assert len(positions[0][0]) == 32 * 40  # all centres when fewer than per_image
+        # the whole 7x7 patch lies in the hole of its level (blocks of f x f hole pixels)
+        assert ((rows - 3) * f >= 10).all() and ((rows + 4) * f <= 42).all()
+        assert ((cols - 3) * f >= 20).all() and ((cols + 4) * f <= 60).all()
+    assert len(positions[0][0]) == 26 * 34  # all centres when fewer than per_image
+    # At a quarter of the size the hole is 7 x 10 whole blocks: 1 x 4 patch centres.
+    assert len(positions[2][0]) == 1 * 4
     small = M.hole_patch_positions(mask, np.random.default_rng(0), per_image=5)
-    assert all(len(r) == 5 for r, _ in small)
+    assert [len(r) for r, _ in small] == [5, 5, 4]  # at most per_image a level
     empty = M.hole_patch_positions(np.zeros((32, 32, 1)), np.random.default_rng(0))
     assert all(r.size == 0 for r, _ in empty)
+
+
+def test_total_variation_within_hole_leaves_out_the_seam():
+    image = rand_image(2, (20, 20, 3))
+    mask = box((20, 20), 5, 5, 10, 10)
+    flat = np.where(mask > 0, np.uint8(128), image)
+    assert M.total_variation(flat, mask, within_hole=True) == 0.0  # a flat fill has no texture
+    assert M.total_variation(flat, mask) > 0.02  # but a seam with the noise around it
+    # By hand: pairs of hole pixels only (9 x 10 vertical + 10 x 9 horizontal).
+    x = image.astype(np.float64)[5:15, 5:15]
+    expected = (np.abs(np.diff(x, axis=0)).sum() + np.abs(np.diff(x, axis=1)).sum()) / (180 * 3) / 255
+    assert M.total_variation(image, mask, within_hole=True) == pytest.approx(expected)
 
 
 def test_laplacian_pyramid_reconstructs_the_image():

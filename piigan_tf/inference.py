@@ -138,6 +138,8 @@ def _check_seed(seed: Any) -> int:
 # ------------------------------------------------------------ helpers
 #: Datasets of aligned faces: their models get the bundled face as example.
 FACE_DATASETS = ("celeba", "celebahq")
+#: Aerial datasets: their models get public-domain textures as examples.
+AERIAL_DATASETS = ("mauflex",)
 
 
 def fit_to_model(image: np.ndarray, config) -> np.ndarray:
@@ -157,17 +159,25 @@ def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     """``(name, uint8 RGB)`` examples a model can be shown without any dataset.
 
     A face model (``DATASET`` celeba or celebahq) gets the astronaut's face
-    framed like CelebA (:func:`piigan_tf.data.example_face`); any other the
-    first ``num_images`` validation images of the embedded sample set. Both
-    come from scikit-image's public-domain photographs and are brought to
-    the model's size as training did (:func:`fit_to_model`).
+    framed like CelebA (:func:`piigan_tf.data.example_face`); an aerial model
+    (mauflex) the grass and gravel textures
+    (:func:`piigan_tf.data.sample.example_textures`); any other the first
+    ``num_images`` validation images of the embedded sample set. All come
+    from scikit-image's public-domain photographs and are brought to the
+    model's size as training did (:func:`fit_to_model`).
     """
     from piigan_tf.config import Config
     from piigan_tf.data import ensure_sample_dataset, example_face, load_image_file, read_flist
 
     config = config or Config()
-    if Path(config.DATASET).name.lower() in FACE_DATASETS:
+    dataset = Path(config.DATASET).name.lower()
+    if dataset in FACE_DATASETS:
         return [("astronaut_face", fit_to_model(example_face(), config))]
+    if dataset in AERIAL_DATASETS:
+        from piigan_tf.data.sample import example_textures
+
+        return [(name, fit_to_model(texture, config))
+                for name, texture in example_textures()[:max(1, num_images)]]
     _, val_flist = ensure_sample_dataset(config.DATA_DIR)
     files = read_flist(val_flist)[:max(1, num_images)]
     return [(Path(f).stem, fit_to_model(load_image_file(f), config)) for f in files]

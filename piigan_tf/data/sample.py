@@ -52,6 +52,26 @@ def _load_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()[:, :, :3]
 
 
+#: Public-domain textures bundled with scikit-image, shown to aerial models.
+TEXTURES = ("grass", "gravel")
+
+
+def example_textures() -> list[tuple[str, np.ndarray]]:
+    """``(name, uint8 RGB [512, 512, 3])`` textures the project may ship.
+
+    scikit-image's public-domain ``grass`` and ``gravel`` photographs (grey,
+    repeated over three channels): stand-ins for aerial imagery, whose
+    datasets (MauFlex) may not be redistributed.
+    """
+    import skimage.data
+
+    out = []
+    for name in TEXTURES:
+        grey = getattr(skimage.data, name)()
+        out.append((name, np.ascontiguousarray(np.repeat(grey[..., np.newaxis], 3, axis=-1))))
+    return out
+
+
 def _random_views(photo: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``count`` random squares (side ≥ SAMPLE_SIZE) area-resized to SAMPLE_SIZE², maybe mirrored."""
     import cv2

@@ -17,7 +17,10 @@ sends into the API's inputs and its outputs into PNGs:
 Model choice (:func:`load_model`): ``--checkpoint_dir`` / ``--saved_model``
 if given, else the most recent checkpoint under ``checkpoints/``, else the
 shipped pretrained model in ``pretrained/celeba64/`` if it is there, else no
-model: the page then says how to train one.
+model: the page then says how to train one. The page's model menu
+(:class:`ModelShelf`) switches between that model and every shipped model
+folder (``pretrained/*``), each loaded on first use; the examples follow
+the model chosen (:func:`write_examples`).
 """
 
 from __future__ import annotations
@@ -93,9 +96,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
                           f"`{TRAIN_HINT}` (a few minutes on a CPU), then restart the demo, "
                           "or start it with `--checkpoint_dir DIR` / `--saved_model DIR`.")
         inpainter = Inpainter.from_checkpoint(found)
-    config = inpainter.config
-    trained = f", trained at {config.img_hw[0]}×{config.img_hw[1]}" if config else ""
-    return inpainter, f"Model: `{inpainter.source}`{trained}."
+    return inpainter, model_note(inpainter)
 
 
 # ------------------------------------------------------------------ inputs
@@ -317,29 +318,101 @@ def complete(inpainter, image: np.ndarray, painted: np.ndarray | None, hole: str
             "message": " ".join([message] + notes)}
 
 
+# ------------------------------------------------------------------ models
+class ModelShelf:
+    """The models the page can switch between, by label, each loaded on first use.
+
+    Args:
+        first: ``(label, inpainter)`` of the model the demo started with
+            (inpainter None when there is none).
+        folders: label → shipped model folder, offered next to it.
+    """
+
+    def __init__(self, first: tuple[str, Any], folders: dict[str, Path] | None = None):
+        label, inpainter = first
+        self._loaded = {label: inpainter} if inpainter is not None else {}
+        self._folders: dict[str, Path | None] = {label: None} if inpainter is not None else {}
+        for name, folder in (folders or {}).items():
+            self._folders.setdefault(name, Path(folder))
+        self.default = label if inpainter is not None else next(iter(self._folders), None)
+
+    @classmethod
+    def with_shipped(cls, inpainter, root: str | os.PathLike | None = None) -> "ModelShelf":
+        """The demo's model plus every shipped model folder (``pretrained/*``)."""
+        from piigan_tf import pretrained
+
+        folders = {}
+        for folder in pretrained.shipped_model_dirs(root):
+            folders[_display_path(folder)] = folder
+        source = Path(str(inpainter.source)) if inpainter is not None else None
+        if source is not None and source.name == pretrained.WEIGHTS_FILE:
+            source = source.parent  # a shipped folder's source is its weights file
+        label = _display_path(source) if source is not None else ""
+        if inpainter is not None and label in folders:
+            folders.pop(label)  # started from a shipped folder: offered once
+        return cls((label, inpainter), folders)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._folders)
+
+    def get(self, label: str | None):
+        """The Inpainter of ``label`` (loaded now if not yet). Raises DemoError."""
+        if label is None or label not in self._folders:
+            raise DemoError(f"No model {label!r} here; choose one of: {', '.join(self.labels)}.")
+        if label not in self._loaded:
+            from piigan_tf.inference import Inpainter
+
+            try:
+                self._loaded[label] = Inpainter.from_checkpoint(self._folders[label])
+            except (FileNotFoundError, RuntimeError, ValueError) as e:
+                raise DemoError(f"Cannot load {label}: {e}") from None
+        return self._loaded[label]
+
+
+def _display_path(path) -> str:
+    path = Path(str(path))
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
+
+
+def model_note(inpainter) -> str:
+    """The page's line about a model: where it is from and its training size."""
+    config = getattr(inpainter, "config", None)
+    trained = f", trained at {config.img_hw[0]}×{config.img_hw[1]}" if config else ""
+    return f"Model: `{_display_path(inpainter.source)}`{trained}."
+
+
 # ------------------------------------------------------------------ examples
 def write_examples(folder: str | os.PathLike, config) -> list[str]:
-    """The page's examples as PNGs: scikit-image's public-domain photographs.
+    """The page's examples for a model, as PNGs of scikit-image's public-domain photographs.
 
-    The model's own examples first (:func:`piigan_tf.inference.example_images`:
-    the astronaut's face framed like CelebA for a face model, sample-set
-    images otherwise, at the model's training size; the face at its own size
-    for other models), then two whole photographs at their own size. Returns paths.
+    The model's own examples at its training size
+    (:func:`piigan_tf.inference.example_images`), then the same kind at its
+    own size: a face model gets the astronaut's face framed like CelebA; an
+    aerial model (MauFlex) the grass and gravel textures, whole; any other
+    model sample-set images and two whole photographs (a cat, a coffee cup).
+    Returns paths.
     """
     from skimage import data
 
-    from piigan_tf.inference import example_images
+    from piigan_tf.data import example_face
+    from piigan_tf.data.sample import example_textures
+    from piigan_tf.inference import AERIAL_DATASETS, FACE_DATASETS, example_images
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    dataset = Path(config.DATASET).name.lower() if config is not None else ""
     images = example_images(config, num_images=2)
-    if not any(name == "astronaut_face" for name, _ in images):
-        from piigan_tf.data import example_face
-
-        images.insert(0, ("astronaut_face", example_face()))  # at its own size
-    images += [("chelsea", data.chelsea()), ("coffee", data.coffee())]
+    if dataset in FACE_DATASETS:
+        whole = [("astronaut_face_whole", example_face())]
+    elif dataset in AERIAL_DATASETS:
+        whole = [(f"{name}_whole", texture) for name, texture in example_textures()]
+    else:
+        whole = [("chelsea", data.chelsea()), ("coffee", data.coffee())]
     return [_write_png(folder / f"{name}.png", np.ascontiguousarray(image[:, :, :3]))
-            for name, image in images]
+            for name, image in images + whole]
 
 
 # ------------------------------------------------------------------ page
@@ -373,23 +446,33 @@ def _readable_upload_errors(editor):
 
 
 def build_app(inpainter, note: str, outputs: Outputs | None = None,
-              examples_dir: str | os.PathLike | None = None):
+              examples_dir: str | os.PathLike | None = None, shelf: ModelShelf | None = None):
     """The Gradio page around ``inpainter`` (None: a page that says how to train).
 
     The button's endpoint is ``/inpaint``: inputs ``(editor value, hole,
     num_samples, seed)``, outputs ``(masked input, gallery of completions,
-    seed, message)``. ``/open_file`` loads any uploaded file into the editor
-    (with a message for files that are not images).
+    seed, message)``; it completes with the model chosen in the page's menu
+    (``inpainter`` for API calls). ``/open_file`` loads any uploaded file
+    into the editor (with a message for files that are not images).
+    ``shelf``: the models of the menu (default: ``inpainter`` and every
+    shipped model folder, :meth:`ModelShelf.with_shipped`).
     """
     import gradio as gr
 
     outputs = outputs or Outputs()
     examples_dir = Path(examples_dir) if examples_dir else outputs.root / "examples"
+    shelf = shelf if shelf is not None else ModelShelf.with_shipped(inpainter)
 
-    def inpaint(editor, hole, num_samples, seed, progress=gr.Progress()):
+    def examples_of(label):
+        model = shelf.get(label) if label is not None else inpainter
+        slug = "".join(c if c.isalnum() else "_" for c in (label or "none")).strip("_")
+        return write_examples(examples_dir / slug, getattr(model, "config", None))
+
+    def inpaint(editor, hole, num_samples, seed, label, progress=gr.Progress()):
         try:
+            model = shelf.get(label) if label is not None else inpainter
             image, painted = editor_inputs(editor)
-            result = complete(inpainter, image, painted, hole, num_samples, seed, outputs,
+            result = complete(model, image, painted, hole, num_samples, seed, outputs,
                               progress=progress)
         except DemoError as e:
             raise gr.Error(str(e), print_exception=False) from None
@@ -411,13 +494,28 @@ def build_app(inpainter, note: str, outputs: Outputs | None = None,
     def new_seed():
         return secrets.randbelow(SEED_RANGE)
 
-    train_hw, _ = training_hw(getattr(inpainter, "config", None))
+    def switch(label):
+        try:
+            model = shelf.get(label)
+        except DemoError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return (label, _header(model, model_note(model)),
+                gr.Dataset(samples=[[p] for p in examples_of(label)]),
+                f"Switched to `{label}`; its examples are below the image.")
+
+    def _header(model, text):
+        train_hw, _ = training_hw(getattr(model, "config", None))
+        return ("## PiiGAN — pluralistic inpainting\nPaint over part of the image with the "
+                "brush (or pick a generated hole), choose how many completions, press "
+                f"**Inpaint**. Any size works; the model was trained at "
+                f"{train_hw[0]}×{train_hw[1]}, so images near that size fit it best.\n\n" + text)
+
     with gr.Blocks(title="PiiGAN inpainting demo") as app:
-        gr.Markdown("## PiiGAN — pluralistic inpainting\nPaint over part of the image with the "
-                    "brush (or pick a generated hole), choose how many completions, press "
-                    f"**Inpaint**. Any size works; the model was trained at "
-                    f"{train_hw[0]}×{train_hw[1]}, so images near that size fit it best.\n\n"
-                    + note, elem_id="model-note")
+        header = gr.Markdown(_header(inpainter, note), elem_id="model-note")
+        current = gr.State(shelf.default if inpainter is not None else None)
+        choice = gr.Dropdown(shelf.labels, value=shelf.default, label="model",
+                             elem_id="model-choice", visible=len(shelf.labels) > 1,
+                             interactive=True)
         with gr.Row():
             with gr.Column(scale=3):
                 editor = gr.ImageEditor(
@@ -429,10 +527,11 @@ def build_app(inpainter, note: str, outputs: Outputs | None = None,
                 _readable_upload_errors(editor)
                 upload = gr.File(label="or open a file", file_count="single", type="filepath",
                                  elem_id="file-upload", height=90)
-                examples = write_examples(examples_dir, getattr(inpainter, "config", None))
-                gr.Examples(examples=[[p] for p in examples], inputs=[editor],
-                            label="examples (scikit-image, public domain)",
-                            elem_id="examples")
+                examples = gr.Examples(
+                    examples=[[p] for p in examples_of(shelf.default if inpainter is not None
+                                                       else None)],
+                    inputs=[editor], label="examples (scikit-image, public domain)",
+                    elem_id="examples")
             with gr.Column(scale=2):
                 hole = gr.Radio(list(HOLE_SOURCES), value="painted", label="hole",
                                 elem_id="hole")
@@ -451,8 +550,11 @@ def build_app(inpainter, note: str, outputs: Outputs | None = None,
             gallery = gr.Gallery(label="completions (click one, then download)", format="png",
                                  columns=4, height=300, elem_id="gallery", interactive=False,
                                  buttons=["download", "download_all", "fullscreen"])
-        run_btn.click(inpaint, [editor, hole, num_samples, seed], [masked, gallery, seed, status],
+        run_btn.click(inpaint, [editor, hole, num_samples, seed, current],
+                      [masked, gallery, seed, status],
                       api_name="inpaint", concurrency_limit=1, show_progress="full")
+        choice.change(switch, [choice], [current, header, examples.dataset, status],
+                      api_name="switch_model")
         upload.upload(open_file, [upload], [editor, status], api_name="open_file")
         new_seed_btn.click(new_seed, None, [seed], api_name="new_seed", queue=False)
     return app

@@ -59,6 +59,18 @@ PRETRAINED_DIR = shipped_model_dir(
     (sys.prefix, sysconfig.get_path("data"), site.getuserbase()))
 
 
+def shipped_model_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """The shipped model folders (``pretrained/<name>/`` with weights), sorted by name.
+
+    ``root`` defaults to the folder holding :data:`PRETRAINED_DIR` (the
+    checkout's ``pretrained/``, or an installed package's copy).
+    """
+    root = Path(root) if root is not None else PRETRAINED_DIR.parent
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / WEIGHTS_FILE).is_file())
+
+
 class PretrainedModelError(RuntimeError):
     """A model folder's file is missing, truncated or does not fit the network."""
 

@@ -68,6 +68,45 @@ def test_load_model_falls_back_to_pretrained_then_says_how_to_train(
     assert str(shipped) in found.source and str(shipped) in note
 
 
+def test_examples_fit_the_model(tmp_path):
+    from piigan_tf.config import load_config
+
+    def names(preset):
+        return [Path(p).stem for p in demo.write_examples(tmp_path / preset, load_config(preset=preset))]
+
+    assert names("celeba64") == ["astronaut_face", "astronaut_face_whole"]  # faces only
+    assert names("mauflex128") == ["grass", "gravel", "grass_whole", "gravel_whole"]
+    other = names("quick")
+    assert other[-2:] == ["chelsea", "coffee"] and "astronaut_face" not in other
+
+
+def test_model_shelf_offers_the_shipped_folders_and_loads_on_first_use(
+        tmp_path, checkpoint_dir, inpainter):
+    from piigan_tf import pretrained
+
+    shipped = tmp_path / "pretrained"
+    for name in ("b_model", "a_model"):
+        pretrained.make_model_folder(checkpoint_dir, shipped / name)
+    (shipped / "empty").mkdir()  # no weights: not a model folder
+    assert [p.name for p in pretrained.shipped_model_dirs(shipped)] == ["a_model", "b_model"]
+    shelf = demo.ModelShelf.with_shipped(inpainter, root=shipped)
+    assert shelf.default == demo._display_path(inpainter.source)
+    assert shelf.labels == [shelf.default, str(shipped / "a_model"), str(shipped / "b_model")]
+    assert shelf.get(shelf.default) is inpainter
+    loaded = shelf.get(str(shipped / "a_model"))
+    assert loaded is not inpainter and loaded is shelf.get(str(shipped / "a_model"))  # cached
+    assert str(shipped / "a_model") in loaded.source
+    with pytest.raises(demo.DemoError, match="choose one of"):
+        shelf.get("pretrained/none")
+    # Started from a shipped folder: it is offered once, first.
+    again = demo.ModelShelf.with_shipped(loaded, root=shipped)
+    assert again.labels == [str(shipped / "a_model"), str(shipped / "b_model")]
+    # A folder whose weights went missing after start: a message, not a traceback.
+    (shipped / "b_model" / "generator.npz").unlink()
+    with pytest.raises(demo.DemoError, match="generator.npz"):
+        again.get(str(shipped / "b_model"))
+
+
 def test_page_without_a_model_says_how_to_train(tmp_path, monkeypatch):
     import json
 
@@ -76,7 +115,7 @@ def test_page_without_a_model_says_how_to_train(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
     inpainter, note = demo.load_model(root=tmp_path / "none")
     app = demo.build_app(inpainter, note, demo.Outputs(tmp_path / "out"))
-    page = json.dumps(app.config)
+    page = json.dumps(app.config, default=str)  # (gr.State's config holds a callback)
     assert "python train.py --preset quick" in page and "No trained model" in page
     assert "astronaut_face.png" in page  # the bundled examples are there all the same
 
@@ -234,3 +273,26 @@ def test_gradio_client_calls_the_same_endpoint(server, tmp_path):
     with pytest.raises(Exception, match="not an image"):
         client.predict({"background": handle_file(str(tmp_path / "notes.txt")), "layers": [],
                         "composite": None}, "painted", 1, 0, api_name="/inpaint")
+
+
+def test_model_menu_switches_the_model_and_its_examples(server, tmp_path):
+    """Through the API as the page does: /switch_model, then /inpaint uses that model."""
+    from gradio_client import Client, handle_file
+
+    image = test_image()
+    bg = write_png(tmp_path / "image.png", image)
+    editor = {"background": handle_file(str(bg)), "layers": [], "composite": None}
+    client = Client(server, verbose=False, download_files=str(tmp_path / "downloads"))
+    before = client.predict(editor, "centre box", 2, 4, api_name="/inpaint")[1]
+    header, examples, status = client.predict("pretrained/celeba64", api_name="/switch_model")
+    assert "pretrained/celeba64" in header and "trained at 64×64" in header
+    assert "Switched to `pretrained/celeba64`" in status
+    names = [Path(str(row[0] if isinstance(row, list) else row)).stem
+             for row in (examples.get("samples") if isinstance(examples, dict) else examples)]
+    assert "astronaut_face" in str(names) and "coffee" not in str(names)
+    face = client.predict(editor, "centre box", 2, 4, api_name="/inpaint")[1]
+    first = [_read(item["image"]) for item in before]
+    after = [_read(item["image"]) for item in face]
+    assert any(np.any(a != b) for a, b in zip(first, after))  # another model, same seed
+    with pytest.raises(Exception, match="not in the list of choices"):  # Gradio checks the menu
+        client.predict("pretrained/none", api_name="/switch_model")

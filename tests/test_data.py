@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -541,9 +540,8 @@ def no_network(monkeypatch):
 
 
 def test_sample_dataset_builds_offline_and_is_idempotent(tmp_path, no_network):
-    start = time.perf_counter()
+    # (how long it takes is measured by bench/bench_pipeline.py, not asserted here)
     train, val = datasets.resolve_dataset("sample", data_dir=tmp_path)
-    assert time.perf_counter() - start < 15
     train_files, val_files = flist.read_flist(train), flist.read_flist(val)
     assert len(train_files) == sample.NUM_TRAIN == 240 and len(val_files) == sample.NUM_VAL == 16
     for path in train_files[::40] + val_files[::8]:

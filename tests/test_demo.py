@@ -18,7 +18,6 @@ import pytest  # noqa: E402
 from demo_browser import (browser_page, chromium_path, demo_server, fetch_png,  # noqa: E402
                           inpaint, paint_stroke, set_samples, upload)
 from piigan_tf import demo  # noqa: E402
-from test_inference import write_checkpoint  # noqa: E402
 
 pytest.importorskip("gradio", reason="gradio is not installed (pip install -r requirements.txt)")
 
@@ -43,7 +42,7 @@ test_image.__test__ = False  # a helper, not a test
 
 # ------------------------------------------------------------------ helpers
 @pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory):
+def checkpoint_dir(tmp_path_factory, write_checkpoint):
     return write_checkpoint(tmp_path_factory.mktemp("demo_checkpoints") / "tiny")
 
 
@@ -172,6 +171,7 @@ def _need_browser():
         pytest.skip("no Chromium: apt-get install chromium (or set PIIGAN_CHROMIUM)")
 
 
+@pytest.mark.slow  # a demo server process (and a browser)
 def test_page_paints_a_hole_and_shows_three_completions(server, tmp_path):
     _need_browser()
     image = test_image()
@@ -208,6 +208,7 @@ def test_page_paints_a_hole_and_shows_three_completions(server, tmp_path):
         assert "centre box" in page.inner_text("#status")
 
 
+@pytest.mark.slow  # a demo server process (and a browser)
 def test_gradio_client_calls_the_same_endpoint(server, tmp_path):
     from gradio_client import Client, handle_file
 

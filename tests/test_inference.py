@@ -17,21 +17,9 @@ import tensorflow as tf  # noqa: E402
 from piigan_tf.config import load_config  # noqa: E402
 from piigan_tf.inference import (CheckpointNotFoundError, Inpainter,  # noqa: E402
                                  center_box_mask, latest_checkpoint_dir, load_generator)
-from piigan_tf.model import PiiGAN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 4
-
-
-def write_checkpoint(directory: Path, seed: int = 0) -> Path:
-    """A tiny-preset model saved as train.py saves it (random weights, no training)."""
-    config = load_config(preset="tiny", overrides={"SEED": seed})
-    model = PiiGAN.from_config_object(config)
-    model.build()
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), 3)
-    manager.save(checkpoint_number=1)
-    config.dump(directory / "config.yml")
-    return directory
 
 
 def random_inputs(batch=2, hw=(30, 37), seed=0):
@@ -45,7 +33,7 @@ def random_inputs(batch=2, hw=(30, 37), seed=0):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(tmp_path_factory, write_checkpoint):
     root = tmp_path_factory.mktemp("checkpoints")
     write_checkpoint(root / "sample")
     return root

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
                    help="steps to mark as restarts (default: the offsets after the first)")
     p.add_argument("--title", default=None, help="figure title (default: the CSV's folder)")
     args = p.parse_args(argv)
-    from piigan_tf.periodic_evaluation import read_eval_log, write_eval_log
+    from piigan_tf.run_logs import read_eval_log, write_eval_log
 
     sources = [Path(c) for c in args.csv]
     offsets = args.offsets if args.offsets is not None else [0] * len(sources)

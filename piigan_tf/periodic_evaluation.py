@@ -13,7 +13,7 @@ scalars under ``eval/``)::
     step,psnr_hole,best_psnr_hole,ssim_hole,l1_hole,diversity_l1,psnr,best_psnr,ssim,
     texture_ratio,swd,telea_psnr_hole,...,fsr_swd,swd_noise_floor
 
-``python -m piigan_tf.learning_curve <log_dir>/eval.csv`` draws it.
+``python -m piigan_tf.cli.learning_curve <log_dir>/eval.csv`` draws it.
 """
 
 from __future__ import annotations

@@ -15,12 +15,11 @@ A model folder such as ``pretrained/celeba64/`` holds
 ``evaluate.py`` and ``export.py``) accepts such a folder wherever it accepts
 a training checkpoint folder. Make one from a training run with::
 
-    python -m piigan_tf.pretrained --checkpoint_dir checkpoints/celeba64 --out pretrained/celeba64
+    python -m piigan_tf.cli.pretrained --checkpoint_dir checkpoints/celeba64 --out pretrained/celeba64
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -212,35 +211,3 @@ def make_model_folder(checkpoint_dir: str | os.PathLike, out: str | os.PathLike,
     print(f"{source} -> {weights} ({weights.stat().st_size / 1e6:.1f} MB, {dtype}, "
           f"sha256 {file_sha256(weights)[:16]}...) and {out / 'config.yml'}")
     return weights
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m piigan_tf.pretrained",
-        description="Make a shipped model folder (generator weights + config) from a "
-                    "training checkpoint.")
-    p.add_argument("--checkpoint_dir", default=None, help="training checkpoint folder")
-    p.add_argument("--out", default=None, help="model folder to write, e.g. pretrained/celeba64")
-    p.add_argument("--update_check", default=None, metavar="MODEL_DIR",
-                   help="only rewrite MODEL_DIR/check.json from the folder's own weights (after "
-                        "a deliberate change of what sampling computes)")
-    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
-                   help="storage type of the weights (default float16: half the size)")
-    args = p.parse_args(argv)
-    if args.update_check is None and (args.checkpoint_dir is None or args.out is None):
-        p.error("pass --checkpoint_dir and --out (or --update_check MODEL_DIR)")
-    from piigan_tf.inference import CheckpointNotFoundError
-
-    try:
-        if args.update_check is not None:
-            print(f"wrote {write_check(args.update_check)}")
-            return 0
-        make_model_folder(args.checkpoint_dir, args.out, args.dtype)
-    except (CheckpointNotFoundError, RuntimeError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

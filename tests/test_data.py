@@ -417,7 +417,7 @@ def test_small_folders_hold_out_ten_percent(tmp_path, caplog):
 
 def _run_cli(args, cwd):
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [sys.executable, "-m", "piigan_tf.data.flist", *args]
+    command = [sys.executable, "-m", "piigan_tf.cli.flist", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -462,7 +462,7 @@ def test_missing_named_dataset_says_how_to_get_it(tmp_path):
         datasets.resolve_dataset("MauFlex", data_dir=tmp_path / "data")
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
-    assert "python -m piigan_tf.data.flist --folder /path/to/mauflex --name mauflex" in message
+    assert "python -m piigan_tf.cli.flist --folder /path/to/mauflex --name mauflex" in message
     assert "MauFlex_Dataset.rar" in message and "train.flist" in message
     for name, url_part in [
         ("celeba", "mmlab.ie.cuhk.edu.hk/projects/CelebA.html"),

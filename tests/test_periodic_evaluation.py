@@ -141,7 +141,7 @@ def test_eval_keys_are_validated():
 def test_learning_curve_command(run, tmp_path, capsys):
     import matplotlib.image
 
-    from piigan_tf.learning_curve import main
+    from piigan_tf.cli.learning_curve import main
 
     _, _, root = run
     out = tmp_path / "curve.png"
@@ -156,7 +156,8 @@ def test_learning_curve_command(run, tmp_path, capsys):
 
 
 def test_learning_curve_joins_a_run_trained_in_segments(tmp_path, capsys):
-    from piigan_tf.learning_curve import join_segments, main
+    from piigan_tf.cli.learning_curve import main
+    from piigan_tf.learning_curve import join_segments
     from piigan_tf.run_logs import write_eval_log
 
     def rows(steps, base):

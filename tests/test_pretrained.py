@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from piigan_tf import pretrained  # noqa: E402
+from piigan_tf.cli import pretrained as make_model  # noqa: E402
 from piigan_tf.config import load_config  # noqa: E402
 from piigan_tf.inference import Inpainter, center_box_mask, example_images  # noqa: E402
 from piigan_tf.model import PiiGAN  # noqa: E402
@@ -125,13 +126,13 @@ def test_default_model_is_the_newest_checkpoint_else_the_shipped_one(folders, tm
 
 
 def test_cli_errors_and_update_check(folders, tmp_path, capsys):
-    assert pretrained.main(["--checkpoint_dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert make_model.main(["--checkpoint_dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "no trained checkpoint found" in capsys.readouterr().err
     _, folder = folders
     copy = tmp_path / "model"
     shutil.copytree(folder, copy)
     (copy / "check.json").write_text("{}")
-    assert pretrained.main(["--update_check", str(copy)]) == 0
+    assert make_model.main(["--update_check", str(copy)]) == 0
     assert (copy / "check.json").read_text() == (folder / "check.json").read_text()
 
 

@@ -1,7 +1,7 @@
 """Data layer: file lists, decoding and cropping, masks, named datasets.
 
 Public names are imported lazily (PEP 562) so that TensorFlow-free parts,
-e.g. ``python -m piigan_tf.data.flist``, start without importing TensorFlow.
+e.g. ``python -m piigan_tf.cli.flist``, start without importing TensorFlow.
 """
 
 from __future__ import annotations

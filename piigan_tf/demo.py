@@ -66,7 +66,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
         saved_model: a SavedModel from ``export.py`` (version or base folder).
         root: where to look when neither is given: its most recent checkpoint,
             else the shipped pretrained model
-            (:func:`piigan_tf.inference.default_model_dir`).
+            (:func:`piigan_tf.loading.default_model_dir`).
 
     Returns:
         ``(inpainter, note)``: the :class:`~piigan_tf.inference.Inpainter` (None
@@ -77,15 +77,15 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
         CheckpointNotFoundError, FileNotFoundError, RuntimeError: an explicitly
         named ``checkpoint_dir`` / ``saved_model`` (or the found one) cannot be loaded.
     """
-    from piigan_tf import pretrained
-    from piigan_tf.inference import Inpainter, default_model_dir
+    from piigan_tf import loading
+    from piigan_tf.inference import Inpainter
 
     if saved_model is not None:
         inpainter = Inpainter.from_saved_model(saved_model)
     else:
-        found = checkpoint_dir if checkpoint_dir is not None else default_model_dir(root)
+        found = checkpoint_dir if checkpoint_dir is not None else loading.default_model_dir(root)
         if found is None:
-            shipped = pretrained.PRETRAINED_DIR
+            shipped = loading.PRETRAINED_DIR
             with contextlib.suppress(ValueError):
                 shipped = Path(shipped).resolve().relative_to(Path.cwd())
             return None, (f"**No trained model found** (no checkpoint under `{root}/`, no "

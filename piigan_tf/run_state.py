@@ -189,7 +189,7 @@ class RunState:
             CheckpointReadError: the source is missing, unreadable, or its
                 generator does not fit this one (one line naming it).
         """
-        from piigan_tf.inference import load_generator
+        from piigan_tf.loading import load_generator
 
         try:
             source, _, path = load_generator(self.init_from)

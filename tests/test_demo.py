@@ -53,16 +53,16 @@ def inpainter(checkpoint_dir):
 
 def test_load_model_falls_back_to_pretrained_then_says_how_to_train(
         tmp_path, checkpoint_dir, monkeypatch):
-    from piigan_tf import pretrained
+    from piigan_tf import loading, pretrained
 
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "absent")
     none, note = demo.load_model(root=tmp_path / "none")
     assert none is None and "python train.py --preset quick" in note
     found, _ = demo.load_model(root=checkpoint_dir.parent)
     assert str(checkpoint_dir) in found.source
     shipped = tmp_path / "celeba64"
     pretrained.make_model_folder(checkpoint_dir, shipped)
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", shipped)
     found, note = demo.load_model(root=tmp_path / "none")
     assert str(shipped) in found.source and str(shipped) in note
 
@@ -70,9 +70,9 @@ def test_load_model_falls_back_to_pretrained_then_says_how_to_train(
 def test_page_without_a_model_says_how_to_train(tmp_path, monkeypatch):
     import json
 
-    from piigan_tf import pretrained
+    from piigan_tf import loading
 
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "absent")
     inpainter, note = demo.load_model(root=tmp_path / "none")
     app = demo.build_app(inpainter, note, demo.Outputs(tmp_path / "out"))
     page = json.dumps(app.config)

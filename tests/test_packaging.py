@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from piigan_tf import pretrained
+from piigan_tf import loading
 
 try:
     import tomllib
@@ -118,18 +118,18 @@ def test_the_wheel_holds_every_subpackage_and_the_shipped_model():
         assert any(re.fullmatch(p.replace(".", r"\.").replace("*", ".*"), name)
                    for p in includes), name
     data_files = SETUPTOOLS["data-files"]
-    assert data_files == {pretrained.SHARE_DIR.as_posix(): ["pretrained/celeba64/*"]}
-    assert (ROOT / "pretrained" / "celeba64" / pretrained.WEIGHTS_FILE).is_file()
+    assert data_files == {loading.SHARE_DIR.as_posix(): ["pretrained/celeba64/*"]}
+    assert (ROOT / "pretrained" / "celeba64" / loading.WEIGHTS_FILE).is_file()
 
 
 def test_shipped_model_dir_prefers_the_checkout_then_an_install_prefix(tmp_path):
     checkout = tmp_path / "checkout" / "pretrained" / "celeba64"
     prefix = tmp_path / "venv"
-    installed = prefix / pretrained.SHARE_DIR
-    assert pretrained.shipped_model_dir(checkout, [str(prefix), None]) == checkout  # neither
+    installed = prefix / loading.SHARE_DIR
+    assert loading.shipped_model_dir(checkout, [str(prefix), None]) == checkout  # neither
     installed.mkdir(parents=True)
-    (installed / pretrained.WEIGHTS_FILE).write_bytes(b"")
-    assert pretrained.shipped_model_dir(checkout, [None, str(prefix)]) == installed
+    (installed / loading.WEIGHTS_FILE).write_bytes(b"")
+    assert loading.shipped_model_dir(checkout, [None, str(prefix)]) == installed
     checkout.mkdir(parents=True)
-    (checkout / pretrained.WEIGHTS_FILE).write_bytes(b"")
-    assert pretrained.shipped_model_dir(checkout, [str(prefix)]) == checkout
+    (checkout / loading.WEIGHTS_FILE).write_bytes(b"")
+    assert loading.shipped_model_dir(checkout, [str(prefix)]) == checkout

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.update_check is None and (args.checkpoint_dir is None or args.out is None):
         parser.error("pass --checkpoint_dir and --out (or --update_check MODEL_DIR)")
-    from piigan_tf.inference import CheckpointNotFoundError
+    from piigan_tf.loading import CheckpointNotFoundError
     from piigan_tf.pretrained import make_model_folder, write_check
 
     try:

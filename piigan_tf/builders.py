@@ -150,8 +150,11 @@ def validation_batch(config: Config, files: Sequence[str], size: int | None = No
     files = list(files)[:size]
     if not files:
         return None
+    # The images as sampling brings them to the model (data.preprocess.fit_to_model):
+    # resized whole, or the centre window of a crop model.
     ds = build_dataset(files, config.IMG_SHAPES, len(files), box_shape=config.box_hw,
-                       max_delta=(0, 0), mask_type="box", random_crop=config.RANDOM_CROP,
+                       max_delta=(0, 0), mask_type="box",
+                       random_crop="center" if config.RANDOM_CROP else False,
                        shuffle=False, repeat=False, seed=config.SEED, drop_remainder=False)
     for batch in ds.take(1):
         return batch

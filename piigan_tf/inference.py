@@ -138,19 +138,6 @@ def _check_seed(seed: Any) -> int:
 FACE_DATASETS = ("celeba", "celebahq")
 
 
-def fit_to_model(image: np.ndarray, config) -> np.ndarray:
-    """Brings an image to a model's training size as its training pipeline did.
-
-    Resized whole for a model trained with ``RANDOM_CROP: false``, else the
-    centre window at native scale (:func:`center_crop`).
-    """
-    if config.RANDOM_CROP:
-        return center_crop(image, config.img_hw)
-    from piigan_tf.data.pipeline import resize_image
-
-    return resize_image(tf.constant(image), config.img_hw).numpy()
-
-
 def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     """``(name, uint8 RGB)`` examples a model can be shown without any dataset.
 
@@ -158,10 +145,12 @@ def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     framed like CelebA (:func:`piigan_tf.data.example_face`); any other the
     first ``num_images`` validation images of the embedded sample set. Both
     come from scikit-image's public-domain photographs and are brought to
-    the model's size as training did (:func:`fit_to_model`).
+    the model's size as training did
+    (:func:`piigan_tf.data.preprocess.fit_to_model`).
     """
     from piigan_tf.config import Config
     from piigan_tf.data import ensure_sample_dataset, example_face, load_image_file, read_flist
+    from piigan_tf.data.preprocess import fit_to_model
 
     config = config or Config()
     if Path(config.DATASET).name.lower() in FACE_DATASETS:
@@ -169,25 +158,6 @@ def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     _, val_flist = ensure_sample_dataset(config.DATA_DIR)
     files = read_flist(val_flist)[:max(1, num_images)]
     return [(Path(f).stem, fit_to_model(load_image_file(f), config)) for f in files]
-
-
-def center_crop(image: np.ndarray, hw) -> np.ndarray:
-    """Crops the centre ``hw`` window at native scale (as training crops).
-
-    An image smaller than ``hw`` on a side is first scaled up (keeping its
-    aspect ratio) to cover it, as the training pipeline does.
-    """
-    import cv2
-
-    th, tw = (int(v) for v in hw)
-    h, w = image.shape[:2]
-    if h < th or w < tw:
-        scale = max(th / h, tw / w)
-        image = cv2.resize(image, (max(tw, round(w * scale)), max(th, round(h * scale))),
-                           interpolation=cv2.INTER_LINEAR)
-        h, w = image.shape[:2]
-    top, left = (h - th) // 2, (w - tw) // 2
-    return np.ascontiguousarray(image[top:top + th, left:left + tw])
 
 
 # ------------------------------------------------------------------- API

@@ -51,8 +51,10 @@ class PeriodicEvaluator:
         self.seed = int(config.SEED)
         self.batch_size = batch_size
         self._inpainter = None  # traced once, reused while the generator is the same
+        from piigan_tf.data.preprocess import model_crop
+
         self.names, self.images = E.load_eval_images(
-            files, config.img_hw, E.model_crop(config), self.seed, config.EVAL_IMAGES)
+            files, config.img_hw, model_crop(config), self.seed, config.EVAL_IMAGES)
         self.masks = E.make_eval_masks(len(self.images), config.img_hw, config.box_hw, "center")
         baselines = E.evaluate(None, self.images, self.masks, self.names, perceptual=False,
                                progress=False)

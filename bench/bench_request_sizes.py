@@ -47,7 +47,7 @@ def main(argv=None) -> int:
 
     from skimage import data
 
-    from piigan_tf import pretrained
+    from piigan_tf import loading
     from piigan_tf.data import center_box_mask
     from piigan_tf.inference import Inpainter
 
@@ -60,8 +60,8 @@ def main(argv=None) -> int:
     b64 = lambda data: {"b64": base64.b64encode(data).decode()}  # noqa: E731
 
     model = args.checkpoint_dir
-    if model is None and pretrained.is_model_folder(pretrained.PRETRAINED_DIR):
-        model = pretrained.PRETRAINED_DIR
+    if model is None and loading.is_model_folder(loading.PRETRAINED_DIR):
+        model = loading.PRETRAINED_DIR
     inpainter = Inpainter.from_checkpoint(model)
     print(f"model: {inpainter.source}")
     module = inpainter.module

@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from piigan_tf.serving import InpaintingModule
-    from piigan_tf.inference import center_box_mask, load_generator
+    from piigan_tf.inference import center_box_mask
+    from piigan_tf.loading import load_generator
     from piigan_tf.networks import Generator
 
     if args.checkpoint_dir:

@@ -27,6 +27,7 @@ TARGETS = [
     ("attention_speedup", ">=", 3.0, "vectorised contextual attention vs per-sample loop"),
     ("sampling_speedup", ">=", 1.3, "10 samples batched vs one run per sample"),
     ("pipeline_ratio", ">=", 10.0, "input pipeline vs training consumption"),
+    ("sample_dataset_build_s", "<=", 15.0, "building the embedded sample set offline (s)"),
 ]
 
 

@@ -4,6 +4,7 @@
 ``bench/`` and the tests build through these functions, so that a benchmark
 measures exactly what training runs::
 
+    files, val_files = dataset_files(config)                  # the dataset's readable files
     model = build_piigan(config, precision="bfloat16")        # compiled, both optimizers
     data = training_dataset(config, files, start_batch=step)  # D_STEPS + 1 batches + noise
     static = validation_batch(config, val_files)              # fixed images, centre box
@@ -11,16 +12,44 @@ measures exactly what training runs::
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Sequence
 
 import keras
 import tensorflow as tf
 
 from piigan_tf.config import Config
-from piigan_tf.data import build_dataset
+from piigan_tf.data import build_dataset, read_flist, resolve_dataset, scan_files
 from piigan_tf.data.noise import add_training_noise
 from piigan_tf.distribute import resolve_mixed_precision
 from piigan_tf.model import PiiGAN, default_optimizer
+
+log = logging.getLogger("piigan_tf")
+
+
+def dataset_files(config: Config) -> tuple[list[str], list[str]]:
+    """``(train_files, val_files)``: the readable files of the configured dataset.
+
+    DATASET is resolved as ``train.py --dataset`` takes it (a name under
+    DATA_DIR, a folder or a ``.flist``). Validation files are read only with
+    VAL on; an unusable validation list only costs the static view and the
+    evaluation, with a warning.
+
+    Raises:
+        ValueError: no training file can be read.
+    """
+    train_flist, val_flist = resolve_dataset(config.DATASET, config.DATA_DIR)
+    train_files, bad = scan_files(read_flist(train_flist))
+    val_files = []
+    if config.VAL and val_flist and Path(val_flist).exists():
+        try:
+            val_files, _ = scan_files(read_flist(val_flist))
+        except ValueError as e:
+            log.warning("validation images unusable, no static view: %s", e)
+    log.info("dataset %s: %d training files (%d skipped), %d validation files",
+             config.DATASET, len(train_files), bad, len(val_files))
+    return train_files, val_files
 
 
 def build_optimizers(config: Config, precision: str | None = None) -> tuple:
@@ -121,8 +150,11 @@ def validation_batch(config: Config, files: Sequence[str], size: int | None = No
     files = list(files)[:size]
     if not files:
         return None
+    # The images as sampling brings them to the model (data.preprocess.fit_to_model):
+    # resized whole, or the centre window of a crop model.
     ds = build_dataset(files, config.IMG_SHAPES, len(files), box_shape=config.box_hw,
-                       max_delta=(0, 0), mask_type="box", random_crop=config.RANDOM_CROP,
+                       max_delta=(0, 0), mask_type="box",
+                       random_crop="center" if config.RANDOM_CROP else False,
                        shuffle=False, repeat=False, seed=config.SEED, drop_remainder=False)
     for batch in ds.take(1):
         return batch

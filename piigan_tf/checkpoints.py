@@ -81,6 +81,37 @@ def checkpoint_step(source: str | os.PathLike) -> int | None:
         return int(match.group(1)) if match else None
 
 
+def checkpoint_to_load(source: str | os.PathLike) -> tuple[str | None, Path]:
+    """``(checkpoint, folder)`` of a checkpoint folder or of one checkpoint.
+
+    ``source`` is a run's folder (its newest complete checkpoint is taken;
+    None if it has none) or one checkpoint's prefix (``.../ckpt-40``).
+    """
+    source = Path(source)
+    if Path(f"{source}.index").is_file():  # a checkpoint prefix: .../ckpt-40
+        return str(source), source.parent
+    return (tf.train.latest_checkpoint(str(source)) if source.is_dir() else None), source
+
+
+def latest_checkpoint_dir(root: str | os.PathLike = "checkpoints") -> Path | None:
+    """The most recently written checkpoint folder under ``root``.
+
+    Looks in ``root`` and all its subfolders for index files (``checkpoint``)
+    that point at an existing checkpoint, and returns the folder whose index
+    was modified last; None if there is none.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    found = []
+    for index in root.rglob(INDEX_FILE):
+        if index.is_file() and tf.train.latest_checkpoint(str(index.parent)):
+            found.append((index.stat().st_mtime, str(index.parent)))
+    if not found:
+        return None
+    return Path(max(found)[1])
+
+
 class CheckpointStore:
     """The checkpoints of one run in one folder.
 

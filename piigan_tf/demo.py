@@ -69,7 +69,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
         saved_model: a SavedModel from ``export.py`` (version or base folder).
         root: where to look when neither is given: its most recent checkpoint,
             else the shipped pretrained model
-            (:func:`piigan_tf.inference.default_model_dir`).
+            (:func:`piigan_tf.loading.default_model_dir`).
 
     Returns:
         ``(inpainter, note)``: the :class:`~piigan_tf.inference.Inpainter` (None
@@ -80,15 +80,15 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
         CheckpointNotFoundError, FileNotFoundError, RuntimeError: an explicitly
         named ``checkpoint_dir`` / ``saved_model`` (or the found one) cannot be loaded.
     """
-    from piigan_tf import pretrained
-    from piigan_tf.inference import Inpainter, default_model_dir
+    from piigan_tf import loading
+    from piigan_tf.inference import Inpainter
 
     if saved_model is not None:
         inpainter = Inpainter.from_saved_model(saved_model)
     else:
-        found = checkpoint_dir if checkpoint_dir is not None else default_model_dir(root)
+        found = checkpoint_dir if checkpoint_dir is not None else loading.default_model_dir(root)
         if found is None:
-            shipped = pretrained.PRETRAINED_DIR
+            shipped = loading.PRETRAINED_DIR
             with contextlib.suppress(ValueError):
                 shipped = Path(shipped).resolve().relative_to(Path.cwd())
             return None, (f"**No trained model found** (no checkpoint under `{root}/`, no "
@@ -339,13 +339,13 @@ class ModelShelf:
     @classmethod
     def with_shipped(cls, inpainter, root: str | os.PathLike | None = None) -> "ModelShelf":
         """The demo's model plus every shipped model folder (``pretrained/*``)."""
-        from piigan_tf import pretrained
+        from piigan_tf import loading
 
         folders = {}
-        for folder in pretrained.shipped_model_dirs(root):
+        for folder in loading.shipped_model_dirs(root):
             folders[_display_path(folder)] = folder
         source = Path(str(inpainter.source)) if inpainter is not None else None
-        if source is not None and source.name == pretrained.WEIGHTS_FILE:
+        if source is not None and source.name == loading.WEIGHTS_FILE:
             source = source.parent  # a shipped folder's source is its weights file
         label = _display_path(source) if source is not None else ""
         if inpainter is not None and label in folders:

@@ -54,15 +54,6 @@ PSNR_CAP_DB = 100.0
 #: HEIGHT × WIDTH hole at the centre, no jitter); the others are the training
 #: mask types of :func:`piigan_tf.data.masks.make_masks`.
 EVAL_MASK_TYPES = ("center", "box", "random_box", "free_form")
-#: How an image is brought to the model's size: ``resize`` (the whole image,
-#: as training with ``RANDOM_CROP: false``), ``center`` (the centre window at
-#: native scale) or ``random`` (the training RANDOM_CROP, seeded).
-CROPS = ("resize", "center", "random")
-
-
-def model_crop(config) -> str:
-    """The evaluation crop that matches a model's training preprocessing."""
-    return "center" if config.RANDOM_CROP else "resize"
 
 #: OpenCV inpainting baselines: name → (label, flag name). ``fsr`` is
 #: Frequency Selective Reconstruction (Genser et al. 2018) from OpenCV's
@@ -230,7 +221,7 @@ def load_eval_images(files: Sequence[str], img_hw: Sequence[int], crop: str = "c
         ``(names, images)``: file stems and uint8 ``[B, H, W, 3]``.
     """
     from piigan_tf.data import load_image_file
-    from piigan_tf.inference import center_crop
+    from piigan_tf.data.preprocess import CROPS, bring_to_size
 
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
@@ -243,20 +234,7 @@ def load_eval_images(files: Sequence[str], img_hw: Sequence[int], crop: str = "c
         except (ValueError, OSError) as exc:
             log.warning("skipping %s: %s", path, exc)
             continue
-        if crop == "center":
-            image = center_crop(image, img_hw)
-        elif crop == "resize":
-            import tensorflow as tf
-
-            from piigan_tf.data.pipeline import resize_image
-
-            image = resize_image(tf.constant(image), img_hw).numpy()
-        else:
-            import tensorflow as tf
-
-            from piigan_tf.data.pipeline import random_crop_image
-
-            image = random_crop_image(tf.constant(image), img_hw, tf.constant([seed, i], tf.int64)).numpy()
+        image = bring_to_size(image, img_hw, crop, (seed, i))
         names.append(Path(path).stem)
         images.append(image)
     if not images:
@@ -696,13 +674,14 @@ def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples
         mask_dir: Folder of mask images (white = hole), used in turn.
         crop: ``"resize"``, ``"center"`` or ``"random"`` (see
             :func:`load_eval_images`); default: what the model was trained
-            on (:func:`model_crop`: ``resize`` for ``RANDOM_CROP: false``,
+            on (:func:`piigan_tf.data.preprocess.model_crop`: ``resize`` for ``RANDOM_CROP: false``,
             else ``center``).
         config: Training config; default ``inpainter.config``, else the
             defaults (128×128 images, 64×64 hole box).
         **kwargs: Passed to :func:`evaluate`.
     """
     from piigan_tf.config import load_config
+    from piigan_tf.data.preprocess import model_crop
 
     if config is None:
         config = getattr(inpainter, "config", None)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from piigan_tf.inference import (CheckpointNotFoundError, _no_checkpoint_message,
-                                 default_model_dir, load_generator)
+from piigan_tf.loading import (CheckpointNotFoundError, default_model_dir, load_generator,
+                               no_checkpoint_message)
 from piigan_tf.serving import (MAX_SAMPLES, PYTHON_OPS, InpaintingModule,  # noqa: F401
                                graph_op_types)
 
@@ -72,7 +72,7 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
         if checkpoint_dir is None:
             checkpoint_dir = default_model_dir(checkpoint_root)
             if checkpoint_dir is None:
-                raise CheckpointNotFoundError(_no_checkpoint_message(f"{checkpoint_root}/"))
+                raise CheckpointNotFoundError(no_checkpoint_message(f"{checkpoint_root}/"))
         generator, config, path = load_generator(checkpoint_dir)
         log.info("exporting %s", path)
     module = InpaintingModule(generator, max_samples=max_samples)

@@ -53,6 +53,8 @@ import numpy as np
 import tensorflow as tf
 
 from piigan_tf import serving
+from piigan_tf.loading import (CheckpointNotFoundError, default_model_dir, load_generator,
+                               no_checkpoint_message, resolve_saved_model)
 # Kept importable from here: the reference test.py's mask and the graph functions.
 from piigan_tf.data.masks import center_box_mask  # noqa: F401
 from piigan_tf.serving import (MAX_SAMPLES, SEED_RANGE, InpaintingModule,  # noqa: F401
@@ -61,10 +63,6 @@ from piigan_tf.serving import (MAX_SAMPLES, SEED_RANGE, InpaintingModule,  # noq
 
 log = logging.getLogger("piigan_tf")
 _SEED_RANGE = SEED_RANGE
-
-
-class CheckpointNotFoundError(FileNotFoundError):
-    """No trained checkpoint where one was expected."""
 
 
 # ---------------------------------------------------------- host-side checks
@@ -142,19 +140,6 @@ FACE_DATASETS = ("celeba", "celebahq")
 AERIAL_DATASETS = ("mauflex",)
 
 
-def fit_to_model(image: np.ndarray, config) -> np.ndarray:
-    """Brings an image to a model's training size as its training pipeline did.
-
-    Resized whole for a model trained with ``RANDOM_CROP: false``, else the
-    centre window at native scale (:func:`center_crop`).
-    """
-    if config.RANDOM_CROP:
-        return center_crop(image, config.img_hw)
-    from piigan_tf.data.pipeline import resize_image
-
-    return resize_image(tf.constant(image), config.img_hw).numpy()
-
-
 def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     """``(name, uint8 RGB)`` examples a model can be shown without any dataset.
 
@@ -164,10 +149,11 @@ def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     (:func:`piigan_tf.data.sample.example_textures`); any other the first
     ``num_images`` validation images of the embedded sample set. All come
     from scikit-image's public-domain photographs and are brought to the
-    model's size as training did (:func:`fit_to_model`).
+    model's size as training did (:func:`piigan_tf.data.preprocess.fit_to_model`).
     """
     from piigan_tf.config import Config
     from piigan_tf.data import ensure_sample_dataset, example_face, load_image_file, read_flist
+    from piigan_tf.data.preprocess import fit_to_model
 
     config = config or Config()
     dataset = Path(config.DATASET).name.lower()
@@ -181,124 +167,6 @@ def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
     _, val_flist = ensure_sample_dataset(config.DATA_DIR)
     files = read_flist(val_flist)[:max(1, num_images)]
     return [(Path(f).stem, fit_to_model(load_image_file(f), config)) for f in files]
-
-
-def center_crop(image: np.ndarray, hw) -> np.ndarray:
-    """Crops the centre ``hw`` window at native scale (as training crops).
-
-    An image smaller than ``hw`` on a side is first scaled up (keeping its
-    aspect ratio) to cover it, as the training pipeline does.
-    """
-    import cv2
-
-    th, tw = (int(v) for v in hw)
-    h, w = image.shape[:2]
-    if h < th or w < tw:
-        scale = max(th / h, tw / w)
-        image = cv2.resize(image, (max(tw, round(w * scale)), max(th, round(h * scale))),
-                           interpolation=cv2.INTER_LINEAR)
-        h, w = image.shape[:2]
-    top, left = (h - th) // 2, (w - tw) // 2
-    return np.ascontiguousarray(image[top:top + th, left:left + tw])
-
-
-# ----------------------------------------------------------- checkpoints
-def latest_checkpoint_dir(root: str | os.PathLike = "checkpoints") -> Path | None:
-    """The most recently written checkpoint folder under ``root``.
-
-    Looks in ``root`` and all its subfolders for TensorFlow checkpoint index
-    files (``checkpoint``) that point at an existing checkpoint, and returns
-    the folder whose index was modified last; None if there is none.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        return None
-    found = []
-    for index in root.rglob("checkpoint"):
-        if index.is_file() and tf.train.latest_checkpoint(str(index.parent)):
-            found.append((index.stat().st_mtime, str(index.parent)))
-    if not found:
-        return None
-    return Path(max(found)[1])
-
-
-def default_model_dir(root: str | os.PathLike = "checkpoints") -> Path | None:
-    """The model to use when none is named: the newest checkpoint folder under
-    ``root``, else the shipped pretrained model (``pretrained/celeba64``), else None."""
-    from piigan_tf import pretrained
-
-    found = latest_checkpoint_dir(root)
-    if found is None and pretrained.is_model_folder(pretrained.PRETRAINED_DIR):
-        found = pretrained.PRETRAINED_DIR
-    return found
-
-
-def _no_checkpoint_message(where: str) -> str:
-    return (f"no trained checkpoint found in {where}. Train a model first, e.g. "
-            "`python train.py --preset quick` (a few minutes on CPU; writes "
-            "checkpoints/sample/), or pass --checkpoint_dir DIR / --saved_model DIR.")
-
-
-def load_generator(checkpoint_dir: str | os.PathLike):
-    """Builds the generator and restores it from a training checkpoint folder.
-
-    ``checkpoint_dir`` may also name one checkpoint (``checkpoints/sample/ckpt-40``)
-    instead of the folder's latest.
-
-    Returns:
-        ``(generator, config, checkpoint_path)``.
-
-    Raises:
-        CheckpointNotFoundError: no checkpoint in the folder.
-        RuntimeError: the checkpoint lacks generator weights;
-            ``PretrainedModelError`` (a RuntimeError): a model folder's file is
-            missing, truncated or does not fit.
-    """
-    from piigan_tf.config import load_config
-    from piigan_tf import pretrained
-    from piigan_tf.model import PiiGAN
-
-    checkpoint_dir = Path(checkpoint_dir)
-    if pretrained.is_model_folder(checkpoint_dir):
-        config_file = checkpoint_dir / "config.yml"
-        if not config_file.is_file():
-            raise pretrained.PretrainedModelError(
-                f"{config_file} is missing: the model folder {checkpoint_dir} needs the config "
-                f"it was trained with (restore it, e.g. `git checkout -- {config_file}`)")
-        config = load_config(config_file)
-        generator = PiiGAN.from_config_object(config).generator
-        h, w = config.img_hw
-        generator.build([(None, h, w, 3), (None, h, w, 1), (None, h, w, 1)])
-        weights = checkpoint_dir / pretrained.WEIGHTS_FILE
-        pretrained.load_generator_weights(generator, weights)
-        return generator, config, str(weights)
-    if Path(f"{checkpoint_dir}.index").is_file():  # a checkpoint prefix: .../ckpt-40
-        path, checkpoint_dir = str(checkpoint_dir), checkpoint_dir.parent
-    else:
-        path = tf.train.latest_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
-    if not path:
-        raise CheckpointNotFoundError(_no_checkpoint_message(str(checkpoint_dir)))
-    config_file = checkpoint_dir / "config.yml"
-    if config_file.exists():
-        config = load_config(config_file)
-    else:
-        log.warning("%s has no config.yml; using the default configuration", checkpoint_dir)
-        config = load_config()
-    model = PiiGAN.from_config_object(config)
-    model.build()
-    generator = model.generator
-    # Kernels are random at init: one still equal to its initial value after
-    # restoring was not in the checkpoint. expect_partial() alone would hide
-    # that and give a network that paints noise.
-    before = {id(v): v.numpy() for v in generator.weights if len(v.shape) > 1}
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    missing = [v.path for v in generator.weights
-               if id(v) in before and np.array_equal(before[id(v)], v.numpy())]
-    if missing:
-        raise RuntimeError(
-            f"checkpoint {path} does not hold {len(missing)} of the generator's weights "
-            f"(e.g. {', '.join(missing[:3])}); was it written by this version of piigan_tf?")
-    return generator, config, path
 
 
 # ------------------------------------------------------------------- API
@@ -345,7 +213,7 @@ class Inpainter:
         if checkpoint_dir is None:
             checkpoint_dir = default_model_dir(root)
             if checkpoint_dir is None:
-                raise CheckpointNotFoundError(_no_checkpoint_message(f"{root}/"))
+                raise CheckpointNotFoundError(no_checkpoint_message(f"{root}/"))
         generator, config, path = load_generator(checkpoint_dir)
         return cls.from_generator(generator, config=config, source=path)
 
@@ -549,21 +417,3 @@ def _graph_errors_as_value_errors():
         if "assertion failed:" in text:
             text = text.split("assertion failed:", 1)[1].split("\n\t [[", 1)[0].strip()
         raise ValueError(text) from None
-
-
-def resolve_saved_model(path: str | os.PathLike) -> Path:
-    """A SavedModel folder: ``path`` itself, or its highest numbered version.
-
-    Raises:
-        FileNotFoundError: no ``saved_model.pb`` there (the message says how to export).
-    """
-    path = Path(path)
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = sorted((int(p.name) for p in path.glob("*")
-                       if p.name.isdigit() and (p / "saved_model.pb").is_file()),
-                      reverse=True) if path.is_dir() else []
-    if versions:
-        return path / str(versions[0])
-    raise FileNotFoundError(f"no SavedModel (saved_model.pb) in {path} or a numbered version "
-                            "folder below it; export one with `python export.py`")

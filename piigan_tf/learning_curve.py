@@ -1,9 +1,9 @@
 """Draws a run's ``eval.csv`` (evaluation during training) as ``learning_curve.png``.
 
-Command line::
+Command line (``piigan_tf.cli.learning_curve``, ``piigan-learning-curve``)::
 
-    python -m piigan_tf.learning_curve logs/celeba/eval.csv             # -> logs/celeba/learning_curve.png
-    python -m piigan_tf.learning_curve logs/celeba/eval.csv -o curve.png
+    python -m piigan_tf.cli.learning_curve logs/celeba/eval.csv     # -> logs/celeba/learning_curve.png
+    python -m piigan_tf.cli.learning_curve logs/celeba/eval.csv -o curve.png
 
 A model trained in segments (a run continued with ``train.py --init_from``,
 whose step counter starts again at 0) is drawn on one axis: give each
@@ -11,7 +11,7 @@ segment's CSV and the step its step 0 continues from; ``--write_csv`` keeps
 the joined rows (steps counted from the first segment), and the restarts are
 marked with vertical lines::
 
-    python -m piigan_tf.learning_curve first/eval.csv second/eval.csv --offsets 0 3632 \
+    python -m piigan_tf.cli.learning_curve first/eval.csv second/eval.csv --offsets 0 3632 \
         --write_csv joined.csv -o curve.png
 
 Panels against the training step: hole PSNR (mean over samples and best of
@@ -23,9 +23,7 @@ Navier–Stokes and FSR on the same images and holes as horizontal lines. This m
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 #: (column, panel title, better direction); baselines are ``<method>_<column>``.
@@ -119,57 +117,3 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m piigan_tf.learning_curve",
-                                description="Plot a run's eval.csv as learning_curve.png.")
-    p.add_argument("csv", nargs="+",
-                   help="eval.csv written during training (in the run's log folder); several "
-                        "for a run trained in segments, in order")
-    p.add_argument("--offsets", type=int, nargs="+", default=None,
-                   help="for several CSVs: the step each one's step 0 continues from "
-                        "(e.g. 0 3632); later segments are marked as restarts")
-    p.add_argument("-o", "--output", default=None,
-                   help="PNG to write (default: learning_curve.png next to the first CSV)")
-    p.add_argument("--write_csv", default=None, metavar="PATH",
-                   help="also write the joined rows (steps from the first segment) as a CSV")
-    p.add_argument("--restarts", type=int, nargs="*", default=None,
-                   help="steps to mark as restarts (default: the offsets after the first)")
-    p.add_argument("--title", default=None, help="figure title (default: the CSV's folder)")
-    args = p.parse_args(argv)
-    from piigan_tf.periodic_evaluation import read_eval_log, write_eval_log
-
-    sources = [Path(c) for c in args.csv]
-    offsets = args.offsets if args.offsets is not None else [0] * len(sources)
-    if len(sources) > 1 and args.offsets is None:
-        p.error("several CSV files need --offsets (the step each one continues from)")
-    segments = []
-    for source in sources:
-        if not source.is_file():
-            print(f"error: {source}: no such file (evaluation during training writes "
-                  "<log dir>/eval.csv when EVAL_STEPS > 0)", file=sys.stderr)
-            return 2
-        segments.append(read_eval_log(source))
-        if not segments[-1]:
-            print(f"error: {source} holds no complete evaluation row", file=sys.stderr)
-            return 2
-    try:
-        rows = join_segments(segments, offsets)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    restarts = tuple(args.restarts if args.restarts is not None else offsets[1:])
-    output = Path(args.output) if args.output else sources[0].with_name("learning_curve.png")
-    title = args.title if args.title is not None else \
-        f"{sources[0].parent.name}: evaluation during training"
-    if args.write_csv:
-        write_eval_log(rows, args.write_csv)
-    plot_learning_curve(rows, output, title, restarts)
-    print(f"{len(rows)} evaluations (steps {rows[0]['step']}..{rows[-1]['step']}) -> {output}"
-          + (f", {args.write_csv}" if args.write_csv else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

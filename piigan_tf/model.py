@@ -172,8 +172,8 @@ class PiiGAN(keras.Model):
         incomplete = tf.cast(images, tf.float32) * (1.0 - masks)
         if z is None:
             z = keras.random.normal(tf.shape(masks), seed=self.seed_generator)
-        _, refined = self.generator((incomplete, masks, z))
-        return tf.cast(refined, tf.float32) * masks + incomplete * (1.0 - masks)
+        _, refined = self._generate(incomplete, masks, z)
+        return refined * masks + incomplete * (1.0 - masks)
 
     def visualize(self, images, masks, z=None):
         """[real, incomplete, completed, x2, x1] for image grids, each [B, H, W, 3]."""
@@ -190,10 +190,20 @@ class PiiGAN(keras.Model):
         return self((images, masks, z))
 
     # -------------------------------------------------------------- training
-    def _replica_scale(self):
-        # Gradients are summed over replicas: scale per-replica means so the
-        # sum equals the mean over the global batch.
-        return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+    @staticmethod
+    def _replica_share(loss, summed=0.0):
+        """This replica's share of the global-batch ``loss``: what its gradient is taken of.
+
+        Gradients are summed over replicas, so the parts of ``loss`` that are
+        per-replica means are divided by the number of replicas (the shares
+        then add up to the mean over the global batch); ``summed``, the part
+        that is already a sum over the batch (the KL term), is left as it is.
+        On one device the share is ``loss`` itself.
+        """
+        n = tf.distribute.get_strategy().num_replicas_in_sync
+        if n == 1:
+            return loss
+        return (loss - summed) / n + summed
 
     @staticmethod
     def _cross_replica(values: dict, sums=()) -> dict:
@@ -229,10 +239,19 @@ class PiiGAN(keras.Model):
                 grads = _clip_by_average_norm(grads, self.gradient_clip)
         optimizer.apply(grads, variables)
 
+    def _generate(self, incomplete, masks, z):
+        """``(coarse, refined)``, the generator's two stages, in float32 (any compute dtype)."""
+        coarse, refined = self.generator((incomplete, masks, z))
+        return tf.cast(coarse, tf.float32), tf.cast(refined, tf.float32)
+
+    def _extract(self, boxes):
+        """``(mu, logvar)`` of the extractor on ``boxes``, in float32 (any compute dtype)."""
+        mu, logvar = self.extractor(boxes)
+        return tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
+
     def _complete(self, images, masks, z):
         incomplete = images * (1.0 - masks)
-        coarse, refined = self.generator((incomplete, masks, z))
-        coarse, refined = tf.cast(coarse, tf.float32), tf.cast(refined, tf.float32)
+        coarse, refined = self._generate(incomplete, masks, z)
         completed = refined * masks + incomplete * (1.0 - masks)
         return incomplete, coarse, refined, completed
 
@@ -264,7 +283,7 @@ class PiiGAN(keras.Model):
             gp = self.loss_weights_.wgan_gp_lambda * (gp_local + gp_global)
             d_wgan = d_global + d_local
             d_loss = d_wgan + gp
-            scaled = self.d_optimizer.scale_loss(d_loss * self._replica_scale())
+            scaled = self.d_optimizer.scale_loss(self._replica_share(d_loss))
         self._apply(self.d_optimizer, scaled, self.critic_variables, tape)
         return self._cross_replica(
             {"d_loss": d_loss, "d_wgan": d_wgan, "d_local": d_local, "d_global": d_global,
@@ -286,14 +305,12 @@ class PiiGAN(keras.Model):
             g_adv = w.global_wgan * g_global + g_local
             # The extractor reads the real box (for z_real and the KL term)
             # and the completed box (to regress the z that produced it).
-            mu, logvar = self.extractor(tf.concat([real_box, fake_box], 0))
-            mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
+            mu, logvar = self._extract(tf.concat([real_box, fake_box], 0))
             n = tf.shape(images)[0]
             mu_real, mu_fake, logvar_real = mu[:n], mu[n:], logvar[:n]
             z_real = sample_z(mu_real, logvar_real, eps)
             z_real = paste_boxes(tf.reshape(z_real, [-1, bh, bw, 1]), boxes, self.img_hw)
-            coarse_r, refined_r = self.generator((incomplete, masks, z_real))
-            coarse_r, refined_r = tf.cast(coarse_r, tf.float32), tf.cast(refined_r, tf.float32)
+            coarse_r, refined_r = self._generate(incomplete, masks, z_real)
             terms = {
                 "g_adv": g_adv, "g_local": g_local, "g_global": g_global,
                 "ae": L.masked_l1(images, coarse, refined, masks, w.coarse_l1, known),
@@ -305,16 +322,13 @@ class PiiGAN(keras.Model):
             }
             g_loss = L.generator_total(terms, w.gan, w.kl, w.regress_z, w.ae,
                                        w.use_ae, w.use_regress_z)
-            # KL is a sum over the batch (as the reference): replicas' sums add
-            # up to the global sum, so only the mean terms are rescaled.
-            scale = self._replica_scale()
-            scaled = (g_loss - w.kl * terms["kl"]) * scale + w.kl * terms["kl"]
-            scaled = self.g_optimizer.scale_loss(scaled)
+            # KL is a sum over the batch (as the reference): the replicas' sums
+            # add up to the global sum, so it is left out of the rescaling; the
+            # shares of all replicas add up to the global g_loss.
+            terms["g_loss"] = self._replica_share(g_loss, summed=w.kl * terms["kl"])
+            scaled = self.g_optimizer.scale_loss(terms["g_loss"])
         self._apply(self.g_optimizer, scaled, self.generator_variables, tape)
-        terms = self._cross_replica(terms, sums=("kl",))
-        terms["g_loss"] = L.generator_total(terms, w.gan, w.kl, w.regress_z, w.ae,
-                                            w.use_ae, w.use_regress_z)
-        return terms
+        return self._cross_replica(terms, sums=("kl", "g_loss"))
 
     def draw_noise(self, images_shape):
         """Noise for one iteration: z [K,B,H,W,1], alpha [K,B,2], eps [B, h*w]."""

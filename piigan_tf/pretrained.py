@@ -11,73 +11,24 @@ A model folder such as ``pretrained/celeba64/`` holds
   which the tests compare against, so that a change that breaks loading or
   the network fails.
 
-``load_generator`` (and so ``Inpainter.from_checkpoint``, ``test.py``,
-``evaluate.py`` and ``export.py``) accepts such a folder wherever it accepts
-a training checkpoint folder. Make one from a training run with::
+``piigan_tf.loading`` reads such a folder (``load_generator``, and so
+``Inpainter.from_checkpoint``, ``test.py``, ``evaluate.py`` and ``export.py``,
+accept it wherever they accept a training checkpoint folder); this module
+makes one. From a training run::
 
-    python -m piigan_tf.pretrained --checkpoint_dir checkpoints/celeba64 --out pretrained/celeba64
+    python -m piigan_tf.cli.pretrained --checkpoint_dir checkpoints/celeba64 --out pretrained/celeba64
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import site
-import sys
-import sysconfig
-import zipfile
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-WEIGHTS_FILE = "generator.npz"
-PROVENANCE_FILE = "PROVENANCE.md"
-#: Where a wheel installs the shipped model under its prefix (pyproject.toml's data-files).
-SHARE_DIR = Path("share", "piigan_tf", "pretrained", "celeba64")
-
-
-def shipped_model_dir(checkout: Path, prefixes: Iterable[str | None]) -> Path:
-    """The checkout's model folder, else the first install prefix's copy of it.
-
-    ``pip install .`` puts the model under ``<prefix>/share/piigan_tf/...``
-    (``sys.prefix``, the scheme's data path, or the user base for ``--user``);
-    an editable install and a plain checkout use the repository's own folder.
-    With neither, the checkout's path, so that messages name where it belongs.
-    """
-    for folder in [checkout] + [Path(prefix) / SHARE_DIR for prefix in prefixes if prefix]:
-        if (folder / WEIGHTS_FILE).is_file():
-            return folder
-    return checkout
-
-
-#: The shipped face model (CelebA, 64x64); used when no checkpoint exists.
-PRETRAINED_DIR = shipped_model_dir(
-    Path(__file__).resolve().parent.parent / "pretrained" / "celeba64",
-    (sys.prefix, sysconfig.get_path("data"), site.getuserbase()))
-
-
-def shipped_model_dirs(root: str | os.PathLike | None = None) -> list[Path]:
-    """The shipped model folders (``pretrained/<name>/`` with weights), sorted by name.
-
-    ``root`` defaults to the folder holding :data:`PRETRAINED_DIR` (the
-    checkout's ``pretrained/``, or an installed package's copy).
-    """
-    root = Path(root) if root is not None else PRETRAINED_DIR.parent
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if (p / WEIGHTS_FILE).is_file())
-
-
-class PretrainedModelError(RuntimeError):
-    """A model folder's file is missing, truncated or does not fit the network."""
-
-
-def is_model_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a shipped model folder (weights or provenance file there)."""
-    return (Path(path) / WEIGHTS_FILE).is_file() or (Path(path) / PROVENANCE_FILE).is_file()
+from piigan_tf.loading import PROVENANCE_FILE, WEIGHTS_FILE, load_generator, weight_key
 
 
 def save_generator_weights(generator, path: str | os.PathLike, dtype: str = "float16") -> Path:
@@ -97,63 +48,14 @@ def save_generator_weights(generator, path: str | os.PathLike, dtype: str = "flo
         value = np.asarray(variable.numpy(), np.float32)
         stored = value.astype(dtype)
         if not np.all(np.isfinite(stored)):
-            raise ValueError(f"{_key(generator, variable)} does not fit in {dtype}; save as float32")
-        arrays[_key(generator, variable)] = stored
+            raise ValueError(f"{weight_key(generator, variable)} does not fit in {dtype}; save as float32")
+        arrays[weight_key(generator, variable)] = stored
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     tmp.replace(path)
     return path
-
-
-def load_generator_weights(generator, path: str | os.PathLike) -> None:
-    """Sets a built generator's weights from ``save_generator_weights``' file.
-
-    Raises:
-        PretrainedModelError: the file is missing, truncated or corrupt, or
-            its arrays do not match the network (one line naming the file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PretrainedModelError(f"{path} is missing: the model folder {path.parent} needs "
-                                   f"its {WEIGHTS_FILE} (restore it, e.g. `git checkout -- {path}`)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise PretrainedModelError(
-            f"{path} is truncated or corrupt ({type(e).__name__}: {e}); restore it, e.g. "
-            f"`git checkout -- {path}`") from None
-    problems = []
-    for variable in generator.weights:
-        key = _key(generator, variable)
-        stored = arrays.pop(key, None)
-        if stored is None:
-            problems.append(f"no {key}")
-        elif tuple(stored.shape) != tuple(variable.shape):
-            problems.append(f"{key} is {list(stored.shape)}, the network's {list(variable.shape)}")
-    if arrays:
-        problems.append(f"{len(arrays)} arrays the network does not have (e.g. {next(iter(arrays))})")
-    if problems:
-        raise PretrainedModelError(
-            f"{path} does not fit the generator built from {path.parent / 'config.yml'}: "
-            + "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else ""))
-    # Assigned only once all arrays are known to fit: no half-loaded network.
-    with np.load(path, allow_pickle=False) as archive:
-        for variable in generator.weights:
-            variable.assign(archive[_key(generator, variable)].astype(np.float32))
-
-
-def _key(generator, variable) -> str:
-    """A weight's name from the generator down (``inpaint_net/conv1/kernel``).
-
-    Independent of what the generator was built inside (``piigan/`` when the
-    whole model was built).
-    """
-    prefix = f"{generator.name}/"
-    path = variable.path
-    return path[path.index(prefix):] if prefix in path else path
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -206,8 +108,6 @@ def make_model_folder(checkpoint_dir: str | os.PathLike, out: str | os.PathLike,
     Returns:
         The weights file written.
     """
-    from piigan_tf.inference import load_generator
-
     from piigan_tf.checkpoints import checkpoint_step
 
     generator, config, source = load_generator(checkpoint_dir)
@@ -224,35 +124,3 @@ def make_model_folder(checkpoint_dir: str | os.PathLike, out: str | os.PathLike,
     print(f"{source} -> {weights} ({weights.stat().st_size / 1e6:.1f} MB, {dtype}, "
           f"sha256 {file_sha256(weights)[:16]}...) and {out / 'config.yml'}")
     return weights
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m piigan_tf.pretrained",
-        description="Make a shipped model folder (generator weights + config) from a "
-                    "training checkpoint.")
-    p.add_argument("--checkpoint_dir", default=None, help="training checkpoint folder")
-    p.add_argument("--out", default=None, help="model folder to write, e.g. pretrained/celeba64")
-    p.add_argument("--update_check", default=None, metavar="MODEL_DIR",
-                   help="only rewrite MODEL_DIR/check.json from the folder's own weights (after "
-                        "a deliberate change of what sampling computes)")
-    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
-                   help="storage type of the weights (default float16: half the size)")
-    args = p.parse_args(argv)
-    if args.update_check is None and (args.checkpoint_dir is None or args.out is None):
-        p.error("pass --checkpoint_dir and --out (or --update_check MODEL_DIR)")
-    from piigan_tf.inference import CheckpointNotFoundError
-
-    try:
-        if args.update_check is not None:
-            print(f"wrote {write_check(args.update_check)}")
-            return 0
-        make_model_folder(args.checkpoint_dir, args.out, args.dtype)
-    except (CheckpointNotFoundError, RuntimeError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

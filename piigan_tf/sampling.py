@@ -89,13 +89,13 @@ def load_images(image: str | os.PathLike | None = None, num_images: int = 4,
 
 
 def resize_images(images: Sequence[Named], hw: Sequence[int]) -> list[Named]:
-    """Every image resized to ``hw = (H, W)`` (area interpolation)."""
-    import cv2
+    """Every image resized whole to ``hw = (H, W)``, as training resizes (bilinear)."""
+    from piigan_tf.data.preprocess import bring_to_size
 
     h, w = (int(v) for v in hw)
     if h < 1 or w < 1:
         raise RequestError(f"--size must be positive, got {h} {w}")
-    return [(n, cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)) for n, im in images]
+    return [(n, bring_to_size(im, (h, w), "resize")) for n, im in images]
 
 
 def scale_notes(images: Sequence[Named], config, factor: float = 2.0) -> list[str]:

@@ -39,11 +39,24 @@ def _grads(x, k, d, dtype, native=None):
     return [tf.cast(g, tf.float32).numpy() for g in tape.gradient(loss, [x, k])]
 
 
+def _native_gradient_error(dtype):
+    """What a native dilated conv gradient says when tried directly (None: it runs)."""
+    try:
+        _grads(_rand((1, 10, 10, 8), 1), _rand((3, 3, 8, 8), 2), 2, dtype, native=True)
+    except (tf.errors.OpError, ValueError) as error:
+        return str(error)
+    return None
+
+
 def test_probe_answers_and_caches(probes):
     for dtype in ("float32", "bfloat16"):
         assert fast_conv.conv_gradient_error(dtype, 1) is None  # plain conv gradients exist
         error = fast_conv.conv_gradient_error(dtype, 2)
-        assert error is None or isinstance(error, str) and error
+        direct = _native_gradient_error(dtype)
+        # The probe says what trying it says: both work, or both fail (and the
+        # probe's answer is a message, not an empty string).
+        assert (error is None) == (direct is None), (dtype, error, direct)
+        assert error is None or (isinstance(error, str) and error)
     assert set(probes) == {("float32", 1), ("float32", 2), ("bfloat16", 1), ("bfloat16", 2)}
 
 

@@ -340,7 +340,7 @@ def test_wrong_size_suggests_the_checkpoint_size(tmp_path, reference_checkpoint)
 # ----------------------------------------------------------------------- CLI
 def _cli(*args):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "piigan_tf.convert", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "piigan_tf.cli.convert", *args], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -18,7 +18,6 @@ import pytest  # noqa: E402
 from demo_browser import (browser_page, chromium_path, demo_server, fetch_png,  # noqa: E402
                           inpaint, paint_stroke, set_samples, upload)
 from piigan_tf import demo  # noqa: E402
-from test_inference import write_checkpoint  # noqa: E402
 
 pytest.importorskip("gradio", reason="gradio is not installed (pip install -r requirements.txt)")
 
@@ -43,7 +42,7 @@ test_image.__test__ = False  # a helper, not a test
 
 # ------------------------------------------------------------------ helpers
 @pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory):
+def checkpoint_dir(tmp_path_factory, write_checkpoint):
     return write_checkpoint(tmp_path_factory.mktemp("demo_checkpoints") / "tiny")
 
 
@@ -54,16 +53,16 @@ def inpainter(checkpoint_dir):
 
 def test_load_model_falls_back_to_pretrained_then_says_how_to_train(
         tmp_path, checkpoint_dir, monkeypatch):
-    from piigan_tf import pretrained
+    from piigan_tf import loading, pretrained
 
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "absent")
     none, note = demo.load_model(root=tmp_path / "none")
     assert none is None and "python train.py --preset quick" in note
     found, _ = demo.load_model(root=checkpoint_dir.parent)
     assert str(checkpoint_dir) in found.source
     shipped = tmp_path / "celeba64"
     pretrained.make_model_folder(checkpoint_dir, shipped)
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", shipped)
     found, note = demo.load_model(root=tmp_path / "none")
     assert str(shipped) in found.source and str(shipped) in note
 
@@ -88,7 +87,9 @@ def test_model_shelf_offers_the_shipped_folders_and_loads_on_first_use(
     for name in ("b_model", "a_model"):
         pretrained.make_model_folder(checkpoint_dir, shipped / name)
     (shipped / "empty").mkdir()  # no weights: not a model folder
-    assert [p.name for p in pretrained.shipped_model_dirs(shipped)] == ["a_model", "b_model"]
+    from piigan_tf.loading import shipped_model_dirs
+
+    assert [p.name for p in shipped_model_dirs(shipped)] == ["a_model", "b_model"]
     shelf = demo.ModelShelf.with_shipped(inpainter, root=shipped)
     assert shelf.default == demo._display_path(inpainter.source)
     assert shelf.labels == [shelf.default, str(shipped / "a_model"), str(shipped / "b_model")]
@@ -110,9 +111,9 @@ def test_model_shelf_offers_the_shipped_folders_and_loads_on_first_use(
 def test_page_without_a_model_says_how_to_train(tmp_path, monkeypatch):
     import json
 
-    from piigan_tf import pretrained
+    from piigan_tf import loading
 
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "absent")
     inpainter, note = demo.load_model(root=tmp_path / "none")
     app = demo.build_app(inpainter, note, demo.Outputs(tmp_path / "out"))
     page = json.dumps(app.config, default=str)  # (gr.State's config holds a callback)
@@ -211,6 +212,7 @@ def _need_browser():
         pytest.skip("no Chromium: apt-get install chromium (or set PIIGAN_CHROMIUM)")
 
 
+@pytest.mark.slow  # a demo server process (and a browser)
 def test_page_paints_a_hole_and_shows_three_completions(server, tmp_path):
     _need_browser()
     image = test_image()
@@ -247,6 +249,7 @@ def test_page_paints_a_hole_and_shows_three_completions(server, tmp_path):
         assert "centre box" in page.inner_text("#status")
 
 
+@pytest.mark.slow  # a demo server process (and a browser)
 def test_gradio_client_calls_the_same_endpoint(server, tmp_path):
     from gradio_client import Client, handle_file
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses that each start TensorFlow and train
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent(r"""

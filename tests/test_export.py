@@ -272,7 +272,7 @@ def test_same_seed_same_samples_alone_in_a_batch_for_any_n_and_signature(workdir
 
 def test_export_cli_without_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("piigan_tf.pretrained.PRETRAINED_DIR", tmp_path / "no_pretrained")
+    monkeypatch.setattr("piigan_tf.loading.PRETRAINED_DIR", tmp_path / "no_pretrained")
     assert load_export_cli().main([]) == 2
     err = capsys.readouterr().err
     assert "python train.py --preset quick" in err and "Traceback" not in err

@@ -15,23 +15,12 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from piigan_tf.config import load_config  # noqa: E402
-from piigan_tf.inference import (CheckpointNotFoundError, Inpainter,  # noqa: E402
-                                 center_box_mask, latest_checkpoint_dir, load_generator)
-from piigan_tf.model import PiiGAN  # noqa: E402
+from piigan_tf.inference import Inpainter, center_box_mask  # noqa: E402
+from piigan_tf.loading import (CheckpointNotFoundError, latest_checkpoint_dir,  # noqa: E402
+                               load_generator)
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 4
-
-
-def write_checkpoint(directory: Path, seed: int = 0) -> Path:
-    """A tiny-preset model saved as train.py saves it (random weights, no training)."""
-    config = load_config(preset="tiny", overrides={"SEED": seed})
-    model = PiiGAN.from_config_object(config)
-    model.build()
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), 3)
-    manager.save(checkpoint_number=1)
-    config.dump(directory / "config.yml")
-    return directory
 
 
 def random_inputs(batch=2, hw=(30, 37), seed=0):
@@ -45,7 +34,7 @@ def random_inputs(batch=2, hw=(30, 37), seed=0):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(tmp_path_factory, write_checkpoint):
     root = tmp_path_factory.mktemp("checkpoints")
     write_checkpoint(root / "sample")
     return root
@@ -231,7 +220,7 @@ def test_latest_checkpoint_dir_picks_most_recent(tmp_path):
 
 
 def test_missing_checkpoint_says_how_to_train(tmp_path, monkeypatch):
-    monkeypatch.setattr("piigan_tf.pretrained.PRETRAINED_DIR", tmp_path / "no_pretrained")
+    monkeypatch.setattr("piigan_tf.loading.PRETRAINED_DIR", tmp_path / "no_pretrained")
     with pytest.raises(CheckpointNotFoundError, match="python train.py --preset quick"):
         Inpainter.from_checkpoint(root=tmp_path)
     with pytest.raises(CheckpointNotFoundError, match="train"):
@@ -463,7 +452,7 @@ def test_cli_errors_are_messages(checkpoints, tmp_path, capsys, args, message):
 
 def test_cli_without_checkpoint_says_train_first(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("piigan_tf.pretrained.PRETRAINED_DIR", tmp_path / "no_pretrained")
+    monkeypatch.setattr("piigan_tf.loading.PRETRAINED_DIR", tmp_path / "no_pretrained")
     assert load_cli().main(["--num_samples", "10"]) == 2
     err = capsys.readouterr().err
     assert "python train.py --preset quick" in err and "Traceback" not in err

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from piigan_tf.config import load_config  # noqa: E402
+from piigan_tf.cli import flist as flist_cli  # noqa: E402
 from piigan_tf.data import flist  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ def write_tiles(folder: Path, frames=("02", "08", "11"), per_frame=3, side=64) -
 # --------------------------------------------------------------- lists
 def test_val_match_holds_out_whole_frames(tmp_path):
     write_tiles(tmp_path / "tiles")
-    assert flist.main(["--folder", str(tmp_path / "tiles"), "--name", "mauflex",
+    assert flist_cli.main(["--folder", str(tmp_path / "tiles"), "--name", "mauflex",
                        "--out", str(tmp_path / "data"), "--val_match", "_f11_"]) == 0
     train = flist.read_flist(tmp_path / "data" / "mauflex" / "train.flist")
     val = flist.read_flist(tmp_path / "data" / "mauflex" / "val.flist")
@@ -53,15 +54,15 @@ def test_val_match_holds_out_whole_frames(tmp_path):
 def test_val_match_errors_name_the_substring(tmp_path, capsys):
     write_tiles(tmp_path / "tiles", frames=("02",))
     with pytest.raises(SystemExit):
-        flist.main(["--folder", str(tmp_path / "tiles"), "--name", "m", "--out", str(tmp_path),
+        flist_cli.main(["--folder", str(tmp_path / "tiles"), "--name", "m", "--out", str(tmp_path),
                     "--val_match", "_f99_"])
     assert "no file name contains '_f99_'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        flist.main(["--folder", str(tmp_path / "tiles"), "--name", "m", "--out", str(tmp_path),
+        flist_cli.main(["--folder", str(tmp_path / "tiles"), "--name", "m", "--out", str(tmp_path),
                     "--val_match", "_f02_"])
     assert "nothing left to train on" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        flist.main(["--folder", str(tmp_path / "tiles"), "--name", "m", "--out", str(tmp_path),
+        flist_cli.main(["--folder", str(tmp_path / "tiles"), "--name", "m", "--out", str(tmp_path),
                     "--val_match", "_f02_", "--val_folder", str(tmp_path)])
     assert "give one" in capsys.readouterr().err
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # three two-process training runs
+
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--preset", "tiny", "--set", "D_STEPS=1", "--set", "TRAIN_SPE=2", "--no_progress"]
 TIMEOUT = 420  # seconds for any one run: bounded even if a collective hangs

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from piigan_tf import pretrained
+from piigan_tf import loading
 
 try:
     import tomllib
@@ -30,6 +30,10 @@ SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setup
 SCRIPTS = {"train.py": "piigan-train", "test.py": "piigan-sample",
            "evaluate.py": "piigan-evaluate", "export.py": "piigan-export",
            "demo.py": "piigan-demo"}
+#: The commands without a script at the root (``python -m piigan_tf.cli.<name>``).
+TOOLS = {"flist": "piigan-flist", "learning_curve": "piigan-learning-curve",
+         "pretrained": "piigan-pretrained", "convert": "piigan-convert"}
+COMMANDS = sorted({*SCRIPTS.values(), *TOOLS.values()})
 
 
 def requirement_lines(path: Path) -> list[str]:
@@ -58,8 +62,20 @@ def test_requirements_txt_is_pyproject_dependencies_and_extras():
     assert set(PROJECT["optional-dependencies"]) == {"demo", "test"}
 
 
+def test_every_program_is_a_console_command_in_cli():
+    assert sorted(PROJECT["scripts"]) == COMMANDS
+    for command in COMMANDS:
+        assert PROJECT["scripts"][command].startswith("piigan_tf.cli."), command
+    for name, command in TOOLS.items():
+        assert PROJECT["scripts"][command] == f"piigan_tf.cli.{name}:main"
+    # No other module of the package has a program of its own.
+    for path in (ROOT / "piigan_tf").rglob("*.py"):
+        if path.parent.name != "cli":
+            text = path.read_text()
+            assert "def main(" not in text and "__main__" not in text, path
+
+
 def test_every_script_is_a_console_command_with_the_same_main():
-    assert set(PROJECT["scripts"]) == set(SCRIPTS.values())
     for script, command in SCRIPTS.items():
         spec = importlib.util.spec_from_file_location(f"piigan_{script[:-3]}_script", ROOT / script)
         module = importlib.util.module_from_spec(spec)
@@ -67,7 +83,7 @@ def test_every_script_is_a_console_command_with_the_same_main():
         assert module.main is entry_point(command), script
 
 
-@pytest.mark.parametrize("command", sorted(SCRIPTS.values()))
+@pytest.mark.parametrize("command", COMMANDS)
 def test_console_command_has_main_argv_and_help_exits_0(command, capsys):
     main = entry_point(command)
     assert callable(main)
@@ -82,7 +98,7 @@ def test_console_command_has_main_argv_and_help_exits_0(command, capsys):
 def test_command_modules_set_the_environment_before_tensorflow_loads():
     """Importing a command module sets TensorFlow's environment and imports
     no TensorFlow (nor Gradio), so the settings hold when ``main`` loads it."""
-    modules = sorted({PROJECT["scripts"][c].partition(":")[0] for c in SCRIPTS.values()})
+    modules = sorted({PROJECT["scripts"][c].partition(":")[0] for c in COMMANDS})
     code = ("import os, sys\n"
             f"for m in {modules!r}: __import__(m)\n"
             "heavy = sorted(m for m in ('tensorflow', 'keras', 'gradio') if m in sys.modules)\n"
@@ -102,18 +118,18 @@ def test_the_wheel_holds_every_subpackage_and_the_shipped_model():
         assert any(re.fullmatch(p.replace(".", r"\.").replace("*", ".*"), name)
                    for p in includes), name
     data_files = SETUPTOOLS["data-files"]
-    assert data_files == {pretrained.SHARE_DIR.as_posix(): ["pretrained/celeba64/*"]}
-    assert (ROOT / "pretrained" / "celeba64" / pretrained.WEIGHTS_FILE).is_file()
+    assert data_files == {loading.SHARE_DIR.as_posix(): ["pretrained/celeba64/*"]}
+    assert (ROOT / "pretrained" / "celeba64" / loading.WEIGHTS_FILE).is_file()
 
 
 def test_shipped_model_dir_prefers_the_checkout_then_an_install_prefix(tmp_path):
     checkout = tmp_path / "checkout" / "pretrained" / "celeba64"
     prefix = tmp_path / "venv"
-    installed = prefix / pretrained.SHARE_DIR
-    assert pretrained.shipped_model_dir(checkout, [str(prefix), None]) == checkout  # neither
+    installed = prefix / loading.SHARE_DIR
+    assert loading.shipped_model_dir(checkout, [str(prefix), None]) == checkout  # neither
     installed.mkdir(parents=True)
-    (installed / pretrained.WEIGHTS_FILE).write_bytes(b"")
-    assert pretrained.shipped_model_dir(checkout, [None, str(prefix)]) == installed
+    (installed / loading.WEIGHTS_FILE).write_bytes(b"")
+    assert loading.shipped_model_dir(checkout, [None, str(prefix)]) == installed
     checkout.mkdir(parents=True)
-    (checkout / pretrained.WEIGHTS_FILE).write_bytes(b"")
-    assert pretrained.shipped_model_dir(checkout, [str(prefix)]) == checkout
+    (checkout / loading.WEIGHTS_FILE).write_bytes(b"")
+    assert loading.shipped_model_dir(checkout, [str(prefix)]) == checkout

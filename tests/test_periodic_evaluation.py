@@ -19,7 +19,8 @@ import pytest  # noqa: E402
 from piigan_tf import evaluation as E  # noqa: E402
 from piigan_tf.config import ConfigError, load_config  # noqa: E402
 from piigan_tf.periodic_evaluation import (BASELINE_COLUMNS, MODEL_COLUMNS,  # noqa: E402
-                                           EvalLog, PeriodicEvaluator, read_eval_log)
+                                           PeriodicEvaluator)
+from piigan_tf.run_logs import StepLog, read_eval_log  # noqa: E402
 
 
 def write_images(folder: Path, count: int, seed: int) -> Path:
@@ -111,7 +112,7 @@ def test_resume_keeps_rows_up_to_the_restored_step_and_continues(run, tmp_path):
 def test_eval_log_keeps_nothing_on_a_fresh_run(tmp_path):
     path = tmp_path / "eval.csv"
     path.write_text("step,psnr_hole\n5,1.0\n")
-    log = EvalLog(path, start=0)
+    log = StepLog(path, start=0)
     log.write(0, {"psnr_hole": 2.5})
     log.close()
     assert read_eval_log(path) == [{"step": 0, "psnr_hole": 2.5}]
@@ -140,7 +141,7 @@ def test_eval_keys_are_validated():
 def test_learning_curve_command(run, tmp_path, capsys):
     import matplotlib.image
 
-    from piigan_tf.learning_curve import main
+    from piigan_tf.cli.learning_curve import main
 
     _, _, root = run
     out = tmp_path / "curve.png"
@@ -155,8 +156,9 @@ def test_learning_curve_command(run, tmp_path, capsys):
 
 
 def test_learning_curve_joins_a_run_trained_in_segments(tmp_path, capsys):
-    from piigan_tf.learning_curve import join_segments, main
-    from piigan_tf.periodic_evaluation import read_eval_log, write_eval_log
+    from piigan_tf.cli.learning_curve import main
+    from piigan_tf.learning_curve import join_segments
+    from piigan_tf.run_logs import write_eval_log
 
     def rows(steps, base):
         return [{"step": s, "psnr_hole": base + s / 100, "ssim_hole": 0.5, "l1_hole": 0.1,

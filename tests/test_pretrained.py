@@ -16,7 +16,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from piigan_tf import pretrained  # noqa: E402
+from piigan_tf import loading, pretrained  # noqa: E402
+from piigan_tf.cli import pretrained as make_model  # noqa: E402
 from piigan_tf.config import load_config  # noqa: E402
 from piigan_tf.inference import Inpainter, center_box_mask, example_images  # noqa: E402
 from piigan_tf.model import PiiGAN  # noqa: E402
@@ -85,17 +86,17 @@ def test_missing_or_truncated_weights_give_one_line_naming_the_file(folders, tmp
     shutil.copytree(folder, broken)
     data = (broken / "generator.npz").read_bytes()
     (broken / "generator.npz").write_bytes(data[:len(data) // 2])
-    with pytest.raises(pretrained.PretrainedModelError, match="generator.npz is truncated or corrupt"):
+    with pytest.raises(loading.PretrainedModelError, match="generator.npz is truncated or corrupt"):
         Inpainter.from_checkpoint(broken)
     assert run_script("test", ["--checkpoint_dir", str(broken), "--num_samples", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "generator.npz is truncated" in err and "\n" not in err
     (broken / "generator.npz").unlink()
-    with pytest.raises(pretrained.PretrainedModelError, match=r"generator.npz is missing"):
+    with pytest.raises(loading.PretrainedModelError, match=r"generator.npz is missing"):
         Inpainter.from_checkpoint(broken)
     shutil.copy(folder / "generator.npz", broken)
     (broken / "config.yml").unlink()
-    with pytest.raises(pretrained.PretrainedModelError, match=r"config.yml is missing"):
+    with pytest.raises(loading.PretrainedModelError, match=r"config.yml is missing"):
         Inpainter.from_checkpoint(broken)
 
 
@@ -107,31 +108,31 @@ def test_weights_of_another_size_are_refused(folders, tmp_path):
         arrays = dict(archive)
     arrays["inpaint_net/conv1/kernel"] = arrays["inpaint_net/conv1/kernel"][..., :8]
     np.savez(other / "generator.npz", **arrays)
-    with pytest.raises(pretrained.PretrainedModelError, match=r"conv1/kernel is \[5, 5, 6, 8\], the network's \[5, 5, 6, 32\]"):
+    with pytest.raises(loading.PretrainedModelError, match=r"conv1/kernel is \[5, 5, 6, 8\], the network's \[5, 5, 6, 32\]"):
         Inpainter.from_checkpoint(other)
 
 
 def test_default_model_is_the_newest_checkpoint_else_the_shipped_one(folders, tmp_path, monkeypatch):
-    from piigan_tf.inference import default_model_dir
+    from piigan_tf.loading import default_model_dir
 
     checkpoint, folder = folders
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", folder)
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", folder)
     assert default_model_dir(tmp_path / "no_checkpoints") == folder
     root = tmp_path / "checkpoints"
     shutil.copytree(checkpoint, root / "run")
     assert default_model_dir(root) == root / "run"
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "absent")
     assert default_model_dir(tmp_path / "no_checkpoints") is None
 
 
 def test_cli_errors_and_update_check(folders, tmp_path, capsys):
-    assert pretrained.main(["--checkpoint_dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert make_model.main(["--checkpoint_dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "no trained checkpoint found" in capsys.readouterr().err
     _, folder = folders
     copy = tmp_path / "model"
     shutil.copytree(folder, copy)
     (copy / "check.json").write_text("{}")
-    assert pretrained.main(["--update_check", str(copy)]) == 0
+    assert make_model.main(["--update_check", str(copy)]) == 0
     assert (copy / "check.json").read_text() == (folder / "check.json").read_text()
 
 

@@ -29,8 +29,9 @@ from PIL import Image  # noqa: E402
 from piigan_tf.config import load_config  # noqa: E402
 from piigan_tf.data import pipeline  # noqa: E402
 from piigan_tf.model import D_TERMS, G_TERMS  # noqa: E402
+from piigan_tf.run_logs import StepLog, read_loss_log  # noqa: E402
 from piigan_tf.training import (CheckpointReadError, CheckpointWriteError,  # noqa: E402
-                                LossLog, Trainer, TrainingDiverged, read_loss_log)
+                                Trainer, TrainingDiverged)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -272,11 +273,11 @@ def test_resuming_a_run_of_another_dataset_warns_and_names_the_fix(trainer, capl
     # run is allowed (fine-tuning) but said out loud.
     same = trainer.config
     with caplog.at_level(logging.WARNING, logger="piigan_tf"):
-        trainer._check_config_compatible()
+        trainer.state.check_config_compatible()
     assert "resumed on" not in caplog.text
     trainer.config = same.replace(DATASET="/elsewhere/train")
     with caplog.at_level(logging.WARNING, logger="piigan_tf"):
-        trainer._check_config_compatible()
+        trainer.state.check_config_compatible()
     assert "resumed on '/elsewhere/train'" in caplog.text and "--checkpoint_dir" in caplog.text
 
 
@@ -314,18 +315,18 @@ def test_ctrl_c_saves_the_exact_state_at_the_step_it_stops(trainer):
 # ----------------------------------------------------------------- loss log
 def test_loss_log_survives_a_kill_mid_line_and_resume(tmp_path):
     path = tmp_path / "losses.jsonl"
-    log = LossLog(path, 0)
+    log = StepLog(path, 0)
     for step in range(1, 6):
         log.write(step, {"g_loss": step / 3})
     log.close()
     with open(path, "a") as handle:
         handle.write('{"step": 6, "g_lo')  # a kill in the middle of a line
-    log = LossLog(path, 3)  # resumed from checkpoint 3: steps 4-6 are redone
+    log = StepLog(path, 3)  # resumed from checkpoint 3: steps 4-6 are redone
     log.write(4, {"g_loss": 4.5})
     log.close()
     assert read_loss_log(path) == [{"step": 1, "g_loss": 1 / 3}, {"step": 2, "g_loss": 2 / 3},
                                    {"step": 3, "g_loss": 1.0}, {"step": 4, "g_loss": 4.5}]
-    LossLog(path, 0).close()  # a fresh run starts an empty log
+    StepLog(path, 0).close()  # a fresh run starts an empty log
     assert read_loss_log(path) == []
 
 

@@ -135,7 +135,7 @@ def check_restorable(ckpt_dir: Path, expected_step: int) -> None:
 
 
 def read_losses(run: Path) -> list[dict]:
-    from piigan_tf.training import read_loss_log
+    from piigan_tf.run_logs import read_loss_log
 
     return read_loss_log(run / "logs" / "losses.jsonl")
 

@@ -82,7 +82,8 @@ def main(argv=None) -> int:
         parser.error("--baselines_only needs --data (there is no model config to name a dataset)")
 
     from piigan_tf.evaluation import evaluate_files, write_report
-    from piigan_tf.inference import CheckpointNotFoundError, Inpainter
+    from piigan_tf.inference import Inpainter
+    from piigan_tf.loading import CheckpointNotFoundError
 
     inpainter = None
     try:

@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf.export import export_saved_model
-    from piigan_tf.inference import MAX_SAMPLES, CheckpointNotFoundError
+    from piigan_tf.inference import MAX_SAMPLES
+    from piigan_tf.loading import CheckpointNotFoundError
 
     max_samples = MAX_SAMPLES if args.max_samples is None else args.max_samples
     if max_samples < 1:

@@ -86,7 +86,8 @@ class UsageError(Exception):
 
 
 def load_inpainter(args):
-    from piigan_tf.inference import CheckpointNotFoundError, Inpainter
+    from piigan_tf.inference import Inpainter
+    from piigan_tf.loading import CheckpointNotFoundError
 
     try:
         if args.saved_model:

@@ -1,7 +1,7 @@
-"""Data layer: file lists, decoding and cropping, masks, named datasets.
+"""Data layer: file lists, decoding, bringing images to a model's size, masks, named datasets.
 
 Public names are imported lazily (PEP 562) so that TensorFlow-free parts,
-e.g. ``python -m piigan_tf.data.flist``, start without importing TensorFlow.
+e.g. ``python -m piigan_tf.cli.flist``, start without importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ _EXPORTS = {
         "scan_files",
         "decode_image",
         "decode_and_crop",
-        "random_crop_image",
-        "resize_image",
         "build_dataset",
         "load_image_file",
     ),
+    "preprocess": ("CROPS", "bring_to_size", "center_crop_image", "fit_to_model", "model_crop",
+                   "random_crop_image", "resize_image"),
     "flist": ("read_flist", "write_flist", "list_images", "split_files", "make_flists"),
     "datasets": ("DATASETS", "DatasetInfo", "DatasetNotFoundError", "resolve_dataset"),
     "sample": ("ensure_sample_dataset", "example_face"),
@@ -40,10 +40,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
         decode_and_crop,
         decode_image,
         load_image_file,
-        random_crop_image,
-        resize_image,
         scan_files,
     )
+    from piigan_tf.data.preprocess import (CROPS, bring_to_size, center_crop_image, fit_to_model,
+                                           model_crop, random_crop_image, resize_image)
     from piigan_tf.data.sample import ensure_sample_dataset, example_face
 
 

@@ -84,7 +84,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 def _flist_command(name: str, data_dir: str) -> str:
     out = "" if os.path.normpath(data_dir) == "data" else f" --out {data_dir}"
-    return f"python -m piigan_tf.data.flist --folder /path/to/{name} --name {name}{out}"
+    return f"python -m piigan_tf.cli.flist --folder /path/to/{name} --name {name}{out}"
 
 
 def _named_dataset(info: DatasetInfo, data_dir: str) -> tuple[str, str]:

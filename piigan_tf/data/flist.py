@@ -8,26 +8,24 @@ is recursive, filtered by image extension and *sorted* before the shuffle
 reproducible across machines), and small folders (≤ 2 × ``num_val`` images)
 hold out 10 % instead of leaving almost nothing to train on.
 
-Command line::
+Command line (``piigan_tf.cli.flist``)::
 
-    python -m piigan_tf.data.flist --folder /path/to/mauflex --name mauflex
+    python -m piigan_tf.cli.flist --folder /path/to/mauflex --name mauflex
 
 writes ``data/mauflex/train.flist`` and ``data/mauflex/val.flist``. Tiles cut
 from a few large frames should be split by frame, so that validation is a
 place the model never saw (``--val_match`` takes a part of the file name)::
 
-    python -m piigan_tf.data.flist --folder ../shared/data/mauflex --name mauflex --val_match _f11_
+    python -m piigan_tf.cli.flist --folder ../shared/data/mauflex --name mauflex --val_match _f11_
 
 This module does not import TensorFlow, so the command starts instantly.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
-import sys
 from typing import Iterable, Sequence
 
 logger = logging.getLogger("piigan_tf")
@@ -264,66 +262,3 @@ def make_match_flists(
     write_flist(os.path.join(out_dir, "val.flist"), val)
     logger.info("wrote %d train and %d val paths to %s", len(train), len(val), os.fspath(out_dir))
     return len(train), len(val)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m piigan_tf.data.flist",
-        description=(
-            "Make train/val file lists for an image folder: lists images recursively, "
-            "shuffles with a fixed seed and holds out --num_val for validation "
-            "(10% if the folder has at most 2 x num_val images). "
-            "Writes OUT/NAME/train.flist and OUT/NAME/val.flist with absolute paths."
-        ),
-    )
-    parser.add_argument("--folder", required=True, help="folder with the images (searched recursively)")
-    parser.add_argument(
-        "--name", required=True, help="dataset name, e.g. celeba, mauflex; the lists go to OUT/NAME/"
-    )
-    parser.add_argument("--out", default="data", help="data directory (default: data)")
-    parser.add_argument(
-        "--num_val", type=int, default=DEFAULT_NUM_VAL, help="validation size (default: 1000)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0, as upstream)")
-    parser.add_argument(
-        "--val_folder",
-        default=None,
-        help="a separate folder of validation images: all of --folder is then used for "
-        "training and nothing is held out (e.g. identity-disjoint splits)",
-    )
-    parser.add_argument(
-        "--val_match",
-        action="append",
-        default=None,
-        metavar="SUBSTRING",
-        help="hold out the files whose name contains SUBSTRING (repeatable) instead of a random "
-        "--num_val: a split by group, e.g. --val_match _f11_ keeps MauFlex frame 11 for "
-        "validation so validation is a place the model never saw",
-    )
-    args = parser.parse_args(argv)
-    if args.val_match is not None and args.val_folder is not None:
-        parser.error("--val_match and --val_folder are two ways to choose validation; give one")
-    for option, folder in (("--folder", args.folder), ("--val_folder", args.val_folder)):
-        if folder is not None and not os.path.isdir(folder):
-            parser.error(f"{option} {folder!r} is not a directory")
-    if args.num_val < 0:
-        parser.error("--num_val must be >= 0")
-    out_dir = os.path.join(args.out, args.name)
-    try:
-        if args.val_match is not None:
-            num_train, num_val = make_match_flists(args.folder, out_dir, args.val_match, args.seed)
-        elif args.val_folder is None:
-            num_train, num_val = make_flists(args.folder, out_dir, args.num_val, args.seed)
-        else:
-            num_train, num_val = write_split_flists(args.folder, args.val_folder, out_dir, args.seed)
-    except ValueError as exc:
-        parser.error(str(exc))
-    print(f"train: {num_train} images -> {os.path.join(out_dir, 'train.flist')}")
-    print(f"val:   {num_val} images -> {os.path.join(out_dir, 'val.flist')}")
-    return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sys.exit(main())

@@ -50,6 +50,8 @@ import tensorflow as tf
 
 from piigan_tf.data.flist import read_flist
 from piigan_tf.data.masks import make_mask, validate_mask_args
+from piigan_tf.data.preprocess import (center_crop_image, crop_window, random_crop_image,
+                                       resize_image)
 
 logger = logging.getLogger("piigan_tf")
 
@@ -58,6 +60,7 @@ __all__ = [
     "scan_files",
     "decode_image",
     "random_crop_image",
+    "center_crop_image",
     "resize_image",
     "decode_and_crop",
     "build_dataset",
@@ -195,70 +198,12 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
     return image
 
 
-def resize_image(image: tf.Tensor, size_hw) -> tf.Tensor:
-    """Bilinear resize of a uint8 image (as ``cv2.resize`` INTER_LINEAR), rounded back to uint8."""
-    resized = tf.image.resize(image, size_hw, method="bilinear")
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
-def _crop_window(height, width, target_hw, seed):
-    """Scaled size and crop offsets, from the source size alone.
-
-    Both the full-decode and the partial-JPEG paths call this, so they pick the
-    same window for the same seed.
-
-    Returns:
-        ``(needs_scaling, scaled_h, scaled_w, top, left)`` int32 scalars.
-    """
-    target_h, target_w = target_hw
-    h = tf.cast(height, tf.float64)
-    w = tf.cast(width, tf.float64)
-    # float64 like the reference's Python arithmetic, so ceil() agrees exactly.
-    scale = tf.maximum(target_h / h, target_w / w)
-    needs_scaling = (height < target_h) | (width < target_w)
-    covering_h = tf.maximum(tf.cast(tf.math.ceil(h * scale), tf.int32), target_h)
-    covering_w = tf.maximum(tf.cast(tf.math.ceil(w * scale), tf.int32), target_w)
-    scaled_h = tf.where(needs_scaling, covering_h, height)
-    scaled_w = tf.where(needs_scaling, covering_w, width)
-    seed_top, seed_left = tf.unstack(tf.random.split(seed, 2))
-    top = tf.random.stateless_uniform([], seed_top, 0, scaled_h - target_h + 1, dtype=tf.int32)
-    left = tf.random.stateless_uniform([], seed_left, 0, scaled_w - target_w + 1, dtype=tf.int32)
-    return needs_scaling, scaled_h, scaled_w, top, left
-
-
-def random_crop_image(image: tf.Tensor, target_hw: Sequence[int], seed) -> tf.Tensor:
-    """The reference RANDOM_CROP on a decoded image.
-
-    Images smaller than the target on a side are scaled up (keeping aspect) to
-    cover it, then a uniformly random ``target_hw`` window is cut at native scale.
-
-    Args:
-        image: uint8 ``[h, w, 3]``.
-        target_hw: ``(th, tw)``.
-        seed: int32/int64 ``[2]`` stateless seed for the window position.
-
-    Returns:
-        uint8 ``[th, tw, 3]``.
-    """
-    target_h, target_w = (int(v) for v in target_hw)
-    shape = tf.shape(image)
-    needs_scaling, scaled_h, scaled_w, top, left = _crop_window(
-        shape[0], shape[1], (target_h, target_w), seed
-    )
-    image = tf.cond(
-        needs_scaling, lambda: resize_image(image, tf.stack([scaled_h, scaled_w])), lambda: image
-    )
-    crop = image[top : top + target_h, left : left + target_w]
-    crop.set_shape([target_h, target_w, 3])
-    return crop
-
-
 def _jpeg_random_crop(contents: tf.Tensor, target_hw, seed) -> tf.Tensor:
     """:func:`random_crop_image` for JPEG bytes, decoding only around the window."""
     target_h, target_w = target_hw
     shape = tf.io.extract_jpeg_shape(contents, output_type=tf.int32)
     height, width = shape[0], shape[1]
-    needs_scaling, _, _, top, left = _crop_window(height, width, target_hw, seed)
+    needs_scaling, _, _, top, left = crop_window(height, width, target_hw, seed)
 
     def decode_window():
         y0 = tf.maximum(0, (top // _JPEG_MCU - 1) * _JPEG_MCU)
@@ -277,7 +222,7 @@ def _jpeg_random_crop(contents: tf.Tensor, target_hw, seed) -> tf.Tensor:
 
 
 def decode_and_crop(
-    contents: tf.Tensor, target_hw: Sequence[int], seed, random_crop: bool = True
+    contents: tf.Tensor, target_hw: Sequence[int], seed, random_crop: bool | str = True
 ) -> tf.Tensor:
     """Decodes image bytes and brings them to ``target_hw`` as the reference does.
 
@@ -286,13 +231,18 @@ def decode_and_crop(
         target_hw: ``(th, tw)``.
         seed: int32/int64 ``[2]`` stateless seed (crop position).
         random_crop: Reference RANDOM_CROP: scale up if needed, then a random
-            native-scale window. If False the whole image is resized to ``target_hw``.
+            native-scale window. If False the whole image is resized to
+            ``target_hw``; ``"center"``: the centre window, scaled up as the
+            random one (the deterministic form of a crop model's input,
+            :func:`piigan_tf.data.preprocess.fit_to_model`).
 
     Returns:
         uint8 ``[th, tw, 3]`` RGB.
     """
     target_hw = tuple(int(v) for v in target_hw)
-    if random_crop:
+    if random_crop == "center":
+        image = center_crop_image(decode_image(contents), target_hw)
+    elif random_crop:
         is_jpeg = tf.strings.substr(contents, 0, 3) == _JPEG_MAGIC
         image = tf.cond(
             is_jpeg,
@@ -353,7 +303,8 @@ def build_dataset(
         max_delta: Reference MAX_DELTA_HEIGHT/WIDTH (hole jitter).
         margins: Reference VERTICAL/HORIZONTAL_MARGIN (random boxes).
         mask_type: One of ``piigan_tf.data.masks.MASK_TYPES``.
-        random_crop: Reference RANDOM_CROP; False resizes whole images.
+        random_crop: Reference RANDOM_CROP; False resizes whole images;
+            ``"center"`` takes the centre window (see :func:`decode_and_crop`).
         group: If set, ``K`` consecutive batches are stacked into one element
             with a leading ``K`` dimension (e.g. 5 critic batches + 1
             generator batch per training step); incomplete groups are dropped.

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 
-from piigan_tf.cli.common import add_model_source, new_parser
+from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("num_samples", "batch_size"):
         if getattr(args, name) < 1:

@@ -19,9 +19,8 @@ import logging
 import os
 import sys
 
-from piigan_tf.cli.common import new_parser
+from piigan_tf.cli.common import load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf.export import export_saved_model
     from piigan_tf.inference import MAX_SAMPLES, CheckpointNotFoundError

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-from piigan_tf.cli.common import add_model_source, new_parser
+from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MASK_TYPES = ("center", "box", "random_box", "free_form")
 
@@ -145,6 +143,7 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf.sampling import RequestError
 

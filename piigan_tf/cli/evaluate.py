@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "center (centre window at native scale) or random (the training "
                         "RANDOM_CROP seeded by --seed); default: as the model was trained "
                         "(resize for RANDOM_CROP false, else center)")
+    p.add_argument("--window", type=int, default=None,
+                   help="least side of the window each hole is completed in (default: the "
+                        "model's; images no larger are completed whole, as test.py does)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images per generator pass, each bringing num_samples rows (default 4)")
     p.add_argument("--grid_images", type=int, default=4, help="rows of grid.png (default 4)")
@@ -89,7 +92,9 @@ def main(argv=None) -> int:
             inpainter = Inpainter.from_saved_model(args.saved_model)
         elif not args.baselines_only:
             inpainter = Inpainter.from_checkpoint(args.checkpoint_dir)
-    except (CheckpointNotFoundError, FileNotFoundError, RuntimeError) as e:
+        if inpainter is not None and args.window is not None:
+            inpainter.window = inpainter._check_window(args.window)
+    except (CheckpointNotFoundError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()

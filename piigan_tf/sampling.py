@@ -86,8 +86,7 @@ def check_decodable(path: str | os.PathLike, max_bytes: float | None,
     """Refuses an image whose pixels and samples would not fit in ``max_bytes``.
 
     Decoding holds the file's pixels twice (OpenCV's BGR and the RGB copy),
-    a request over it five bytes a pixel more and each sample six (its
-    completions and their copy out): :func:`piigan_tf.windows.request_bytes`
+    and a request over it what :func:`piigan_tf.windows.request_bytes` counts
     less the generator's pass. Checked from the header, before anything is
     decoded.
 
@@ -97,9 +96,9 @@ def check_decodable(path: str | os.PathLike, max_bytes: float | None,
     size = image_size(path) if max_bytes is not None else None
     if size is None:
         return
-    from piigan_tf.windows import BASE_BYTES
+    from piigan_tf.windows import BASE_BYTES, IMAGE_BYTES, SAMPLE_BYTES
 
-    needed = BASE_BYTES + size[0] * size[1] * (6 + 5 + 6 * num_samples)
+    needed = BASE_BYTES + size[0] * size[1] * (6 + IMAGE_BYTES + SAMPLE_BYTES * num_samples)
     if needed > max_bytes:
         raise RequestError(
             f"{path} is {size[0]}x{size[1]} pixels: decoding it and its {num_samples} sample(s) "

@@ -38,6 +38,14 @@ offsets of their part, :func:`sample_noise`'s ``first_image`` /
 ``first_sample``). So the first 3 samples of N = 10 are the samples of N = 3,
 and an image alone gets the samples it gets in a batch.
 
+**Windows** (:mod:`piigan_tf.windows`): an image larger than the module's
+``window`` on a side has each group of holes completed in a window around it,
+planned and run inside the graph (:func:`complete_request`); smaller images
+are completed whole, as before. A module built with ``max_memory`` refuses a
+request whose estimated peak is larger (:func:`check_memory`) and an image in
+``sample_bytes`` too large to decode (from its header), with
+INVALID_ARGUMENT and a message saying what to lower.
+
 The inputs are declared with unknown shape on purpose: TF Serving does not
 check request shapes against a signature, so the graph checks them itself
 (:func:`check_inputs`, :func:`decode_images`) and answers a malformed request
@@ -594,7 +602,8 @@ class InpaintingModule(tf.Module):
         from piigan_tf import windows as win
 
         n = tf.cast(tf.reduce_max(tf.reshape(num_samples, [-1])), tf.float64)
-        return (self.max_memory - win.BASE_BYTES) / (5.0 + 6.0 * tf.maximum(n, 1.0))
+        return (self.max_memory - win.BASE_BYTES) / (win.IMAGE_BYTES
+                                                     + win.SAMPLE_BYTES * tf.maximum(n, 1.0))
 
     def _complete_with_noise(self, images, masks, z):
         images, masks = check_inputs(images, masks)

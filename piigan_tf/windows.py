@@ -220,6 +220,8 @@ def complete_windows(complete_fn, image: tf.Tensor, mask: tf.Tensor, windows: tf
 BASE_BYTES = 0.8e9    # TensorFlow, the generator's weights, the compiled functions
 PIXEL_BYTES = 600.0   # activations per pixel of a pass, per batch row
 PAIR_BYTES = 20.0     # attention scores per (position, position) pair, per batch row
+IMAGE_BYTES = 10.0    # per pixel of a request's images (uint8 in, masks, copies)
+SAMPLE_BYTES = 10.0   # per pixel of each sample (completions, their copy out, noise rows)
 
 
 def pass_bytes(rows, height, width) -> tf.Tensor:
@@ -238,7 +240,7 @@ def request_bytes(batch, num_samples, height, width, largest_pass) -> tf.Tensor:
     batch, num_samples, height, width = (tf.cast(v, tf.float64)
                                          for v in (batch, num_samples, height, width))
     pixels = height * width
-    return (BASE_BYTES + batch * pixels * 5 + batch * num_samples * pixels * 3 * 2
+    return (BASE_BYTES + batch * pixels * (IMAGE_BYTES + SAMPLE_BYTES * num_samples)
             + tf.cast(largest_pass, tf.float64))
 
 

@@ -3,8 +3,11 @@
 Four CelebA validation faces, each brought to 64x64 as the shipped model was
 trained, are tiled 2 x 2 into a 128x128 image with a 32x32 hole at the centre
 of the first face. Completed whole (window 128) the model sees all four
-faces; windowed (window 64, margin 16) it sees the first face alone. The mean
-hole PSNR of the two differs by less than 0.5 dB. Needs the shared data
+faces; windowed with window 64 and margin 16 it sees the first face alone,
+with the default margin 32 (window 96) the face and strips of its neighbours.
+The windowed fills score at least as well (mean hole PSNR no more than 0.5 dB
+below the whole image's; here they score higher: the model was trained on
+single faces, and the neighbours are context it never saw). Needs the shared data
 (``../shared/data/celeba/val``) and the shipped model; skipped without them.
 Nothing is written.
 """
@@ -39,8 +42,9 @@ def test_windowed_fill_scores_as_the_whole_image():
                         for i in range(0, len(faces), 4)])
     masks = np.zeros(mosaics.shape[:3] + (1,), np.uint8)
     masks[:, 16:48, 16:48] = 1
-    inpainter.margin = 16
     whole = inpainter.sample(mosaics, masks, 4, seed=0, window=128)
+    wide = inpainter.sample(mosaics, masks, 4, seed=0, window=64)  # margin 32: 96x96
+    inpainter.margin = 16
     windowed = inpainter.sample(mosaics, masks, 4, seed=0, window=64)
 
     def hole_psnr(samples):
@@ -48,6 +52,10 @@ def test_windowed_fill_scores_as_the_whole_image():
         mse = (diff ** 2).mean(axis=(2, 3, 4))
         return float(np.mean(10 * np.log10(255.0 ** 2 / mse)))
 
-    assert not np.array_equal(whole, windowed)  # two different computations
-    print(f"hole PSNR: windowed {hole_psnr(windowed):.2f} dB, whole {hole_psnr(whole):.2f} dB")
-    assert abs(hole_psnr(windowed) - hole_psnr(whole)) < 0.5
+    assert not np.array_equal(whole, windowed)  # different computations
+    assert not np.array_equal(whole, wide)
+    scores = {name: hole_psnr(x) for name, x in (("whole", whole), ("window 96", wide),
+                                                  ("window 64", windowed))}
+    print("hole PSNR:", ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()))
+    assert scores["window 64"] >= scores["whole"] - 0.5
+    assert scores["window 96"] >= scores["whole"] - 0.5

@@ -237,3 +237,41 @@ def test_served_request_over_memory_is_invalid_argument(exported):
             images_bytes=tf.constant([png_header(20000, 20000)]),
             masks_bytes=tf.constant([png_header(20000, 20000)]),
             num_samples=tf.constant(1), seed=tf.constant(0))
+
+
+# ---------------------------------------------------------------- test.py
+def test_sampling_program_windows_refuses_and_notes(generator, tmp_path, capsys):
+    import cv2
+
+    from piigan_tf.cli import sample
+
+    gen, config = generator
+    ckpt = tmp_path / "ckpt"
+    model = PiiGAN.from_config_object(config)
+    model.build()
+    model.generator.set_weights(gen.get_weights())
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(ckpt), 1).save(1)
+    config.dump(ckpt / "config.yml")
+    cv2.imwrite(str(tmp_path / "photo.png"), images(1)[0][:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "hole.png"), holes((2, 3, 9, 10), (60, 100, 20, 12))[0] * 255)
+    cv2.imwrite(str(tmp_path / "all.png"), np.full((H, W), 255, np.uint8))
+    (tmp_path / "huge.png").write_bytes(png_header(20000, 20000))
+    common = ["--checkpoint_dir", str(ckpt), "--image", str(tmp_path / "photo.png"),
+              "--num_samples", "2", "--seed", "3", "--no_progress"]
+
+    assert sample.main(common + ["--mask", str(tmp_path / "hole.png"), "--window", "32",
+                                 "--output_dir", str(tmp_path / "out"), "--output", ""]) == 0
+    written = cv2.imread(str(tmp_path / "out" / "photo_sample01.png"))[:, :, ::-1]
+    inp = Inpainter.from_checkpoint(ckpt)
+    want = inp.sample(images(1), holes((2, 3, 9, 10), (60, 100, 20, 12)), 2, seed=3, window=32)
+    np.testing.assert_array_equal(written, want[0, 1])
+
+    assert sample.main(common + ["--mask", str(tmp_path / "hole.png"), "--window", "32",
+                                 "--max_memory", "0.801", "--output", ""]) == 2  # decodes, cannot run
+    assert "lower the number of samples" in capsys.readouterr().err
+    assert sample.main(common + ["--mask", str(tmp_path / "all.png"), "--output", ""]) == 0
+    assert "is all hole: the whole image is generated" in capsys.readouterr().err
+    huge = ["--checkpoint_dir", str(ckpt), "--image", str(tmp_path / "huge.png"),
+            "--max_memory", "16", "--output", ""]
+    assert sample.main(huge) == 2
+    assert "20000x20000 pixels: decoding it" in capsys.readouterr().err

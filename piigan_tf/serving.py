@@ -63,6 +63,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from piigan_tf import windows as win
+
 #: Largest ``num_samples`` the exported signatures accept (bounds the batch the
 #: server allocates for one request).
 MAX_SAMPLES = 64
@@ -409,8 +411,6 @@ def complete_request(generator, images: tf.Tensor, masks: tf.Tensor, num_samples
     Returns:
         uint8 ``[B, N, H, W, 3]``.
     """
-    from piigan_tf import windows as win
-
     shape = tf.shape(images)
     b, h, w = shape[0], shape[1], shape[2]
     n = tf.cast(num_samples, tf.int32)
@@ -446,8 +446,6 @@ def complete_request(generator, images: tf.Tensor, masks: tf.Tensor, num_samples
 def check_memory(masks: tf.Tensor, num_samples, window, margin, max_memory) -> tf.Operation:
     """An assertion that the request's estimated peak (:func:`piigan_tf.windows.request_bytes`)
     is at most ``max_memory`` bytes; it fails with the refusal's one line."""
-    from piigan_tf import windows as win
-
     shape = tf.shape(masks)
     largest, wh, ww = win.largest_pass(masks, num_samples, window, margin)
     needed = win.request_bytes(shape[0], num_samples, shape[1], shape[2], largest)
@@ -489,8 +487,6 @@ class InpaintingModule(tf.Module):
                  train_hw=None, window: int | None = None, margin: int | None = None,
                  max_memory: float | None = None):
         super().__init__(name="piigan_inpainting")
-        from piigan_tf import windows as win
-
         # Track the tf.Variables behind the generator's Keras variables, not the
         # Keras model: a Keras 3 variable exports as a *copy* of its tf.Variable,
         # so the session-based loaders (tensorflow_model_server, saved_model_cli)
@@ -599,8 +595,6 @@ class InpaintingModule(tf.Module):
         within ``max_memory`` (None without a limit)."""
         if self.max_memory is None:
             return None
-        from piigan_tf import windows as win
-
         n = tf.cast(tf.reduce_max(tf.reshape(num_samples, [-1])), tf.float64)
         return (self.max_memory - win.BASE_BYTES) / (win.IMAGE_BYTES
                                                      + win.SAMPLE_BYTES * tf.maximum(n, 1.0))

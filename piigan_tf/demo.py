@@ -299,7 +299,8 @@ def complete(inpainter, image: np.ndarray, painted: np.ndarray | None, hole: str
     try:
         samples = inpainter.sample(image, mask, num_samples=n, seed=seed)[0]
     except ValueError as e:  # the API's own message, e.g. over Inpainter.max_pixels
-        hint = " (In the demo: scale the image down.)" if "max_pixels" in str(e) else ""
+        hint = " (In the demo: scale the image down.)" \
+            if "max_pixels" in str(e) or "GB of memory" in str(e) else ""
         raise DemoError(f"{e}{hint}") from None
     except (MemoryError, tf.errors.ResourceExhaustedError):
         raise DemoError("Out of memory: scale the image down or ask for fewer samples.") \

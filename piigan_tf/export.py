@@ -10,6 +10,7 @@ TensorFlow ops are used (no ``py_func``), which the export checks.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -23,6 +24,10 @@ from piigan_tf.serving import (MAX_SAMPLES, PYTHON_OPS, InpaintingModule,  # noq
                                graph_op_types)
 
 log = logging.getLogger("piigan_tf")
+
+#: Default estimated peak a served request may reach (bytes): a share of a
+#: server, which answers several requests at once (export.py --max_memory).
+MAX_REQUEST_MEMORY = 8e9
 
 __all__ = ["export_saved_model", "next_version", "InpaintingModule", "PYTHON_OPS",
            "graph_op_types"]
@@ -39,7 +44,8 @@ def next_version(export_dir: str | os.PathLike) -> int:
 def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                        checkpoint_dir: str | os.PathLike | None = None, *,
                        generator=None, config=None, version: int | None = None,
-                       max_samples: int = MAX_SAMPLES,
+                       max_samples: int = MAX_SAMPLES, window: int | None = None,
+                       max_memory: float | None = MAX_REQUEST_MEMORY,
                        checkpoint_root: str | os.PathLike = "checkpoints") -> Path:
     """Writes a versioned SavedModel that TF Serving loads as is.
 
@@ -53,6 +59,12 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
             (taken from the checkpoint when loading one).
         version: version number; default :func:`next_version`.
         max_samples: largest ``num_samples`` a request may ask for.
+        window: least window side of the graph's windowing (default: the
+            model's, :func:`piigan_tf.windows.default_window`); written to
+            ``assets.extra/windows.json`` with the margin and memory limit.
+        max_memory: estimated peak (bytes) a request may reach; a larger one
+            is answered INVALID_ARGUMENT with what to lower, an image too
+            large to decode is refused before decoding (None: no limit).
 
     Returns:
         The version folder.
@@ -75,7 +87,9 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                 raise CheckpointNotFoundError(no_checkpoint_message(f"{checkpoint_root}/"))
         generator, config, path = load_generator(checkpoint_dir)
         log.info("exporting %s", path)
-    module = InpaintingModule(generator, max_samples=max_samples)
+    module = InpaintingModule(generator, max_samples=max_samples,
+                              train_hw=config.img_hw if config is not None else None,
+                              window=window, max_memory=max_memory)
     signatures = module.signatures()
     # Write next to the target and rename: TF Serving polls export_dir and
     # must never see a half-written version.
@@ -90,6 +104,9 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                                "TF Serving cannot run it")
         if config is not None:
             config.dump(tmp / "assets.extra" / "config.yml")
+        (tmp / "assets.extra").mkdir(exist_ok=True)
+        (tmp / "assets.extra" / "windows.json").write_text(json.dumps(
+            {"window": module.window, "margin": module.margin, "max_memory": module.max_memory}))
         tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

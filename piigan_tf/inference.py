@@ -179,18 +179,32 @@ class Inpainter:
     weights came from), ``last_seed`` (the seed of the last :meth:`sample`).
     """
 
-    #: Largest B * N * H * W (completed pixels) one :meth:`sample` call may
-    #: ask for. The generator's working memory is about 450 bytes per
-    #: completed pixel on a CPU, so the default (2**23) is about 4 GB.
+    #: Largest number of pixels one generator pass of a :meth:`sample` call may
+    #: hold: B * N * H * W for images completed whole, N * h * w for the
+    #: largest window of a larger one (:mod:`piigan_tf.windows`). Callers
+    #: that split requests (test.py) keep each call under it.
     max_pixels: int = 2**23
+    #: Largest estimated peak (bytes) of a call (:func:`piigan_tf.windows.estimate`);
+    #: None: the memory the machine has available when the call is made.
+    max_memory: float | None = None
 
     def __init__(self, sample_fn, noise_fn, config=None, source: str = "",
-                 module: tf.Module | None = None):
-        self._sample_fn = sample_fn      # (images, masks, num_samples, seed) -> uint8
-        self._noise_fn = noise_fn        # (images, masks, z) -> uint8
+                 module: tf.Module | None = None, window: int | None = None,
+                 margin: int | None = None):
+        from piigan_tf import windows
+
+        # (images, masks, num_samples, seed, first_image, first_sample, window, margin) -> uint8
+        self._sample_fn = sample_fn
+        self._noise_fn = noise_fn        # (images, masks, z, window, margin) -> uint8
         self.config = config
         self.source = source
         self.module = module
+        train_hw = config.img_hw if config is not None else None
+        #: Least window side (:func:`piigan_tf.windows.default_window`): every
+        #: image up to this size is completed whole.
+        self.window = int(window or windows.default_window(train_hw))
+        #: Context kept on every side of a group of holes (pixels).
+        self.margin = int(margin or windows.default_margin(train_hw))
         self.last_seed: int | None = None
         self._offsets_fn = None  # compiled on first use by attention_offsets
 
@@ -224,16 +238,20 @@ class Inpainter:
         The generator's weights are read when sampling, so later updates of
         them (training steps) show in later samples.
         """
-        # No num_samples cap in-process (the exported model has one): max_pixels bounds a call.
-        module = InpaintingModule(generator, max_samples=None)
+        # No num_samples cap in-process (the exported model has one): max_pixels
+        # and max_memory bound a call, checked before it runs.
+        module = InpaintingModule(generator, max_samples=None,
+                                  train_hw=config.img_hw if config is not None else None)
+        def sample_fn(images, masks, num_samples, seed, first_image, first_sample, window,
+                      margin):
+            return module.sample_at(images, masks, num_samples, seed, first_image, first_sample,
+                                    window, margin)
 
-        def sample_fn(images, masks, num_samples, seed):
-            return module.sample(images, masks, num_samples, seed)["completions"]
+        def noise_fn(images, masks, z, window, margin):
+            return module.noise_at(images, masks, z, window, margin)
 
-        def noise_fn(images, masks, z):
-            return module.complete_with_noise(images, masks, z)["completions"]
-
-        return cls(sample_fn, noise_fn, config=config, source=source, module=module)
+        return cls(sample_fn, noise_fn, config=config, source=source, module=module,
+                   window=module.window, margin=module.margin)
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike) -> "Inpainter":
@@ -248,11 +266,12 @@ class Inpainter:
         serve = loaded.signatures["serving_default"]
         with_noise = loaded.signatures["complete_with_noise"]
 
-        def sample_fn(images, masks, num_samples, seed):
+        def sample_fn(images, masks, num_samples, seed, first_image, first_sample, window,
+                      margin):
             return serve(images=images, masks=masks, num_samples=num_samples,
                          seed=seed)["completions"]
 
-        def noise_fn(images, masks, z):
+        def noise_fn(images, masks, z, window, margin):
             return with_noise(images=images, masks=masks, z=z)["completions"]
 
         config = None
@@ -260,12 +279,23 @@ class Inpainter:
         if config_file.exists():
             from piigan_tf.config import load_config
             config = load_config(config_file)
-        inpainter = cls(sample_fn, noise_fn, config=config, source=str(path))
+        # The window and margin the graph was exported with (its windowing is inside it).
+        settings = {}
+        window_file = path / "assets.extra" / "windows.json"
+        if window_file.exists():
+            import json
+            settings = json.loads(window_file.read_text())
+        inpainter = cls(sample_fn, noise_fn, config=config, source=str(path),
+                        window=settings.get("window"), margin=settings.get("margin"))
+        inpainter._fixed_window = True
         inpainter._loaded = loaded  # keep the variables alive
         return inpainter
 
+    _fixed_window = False  # a SavedModel: the window is part of its graph
+
     def sample(self, images, masks, num_samples: int | None = None, seed: int | None = None,
-               z=None, *, first_image: int = 0, first_sample: int = 0) -> np.ndarray:
+               z=None, *, first_image: int = 0, first_sample: int = 0,
+               window: int | None = None) -> np.ndarray:
         """Draws ``num_samples`` completions of each image in one batched pass.
 
         Args:
@@ -284,6 +314,11 @@ class Inpainter:
                 calls: the index of ``images[0]`` in the whole request, and
                 of the first sample drawn here. A call with offsets returns
                 exactly its part of the unsplit request's samples.
+            window: least window side (default ``self.window``): each group
+                of holes of an image larger than this is completed in a
+                window around it (:mod:`piigan_tf.windows`); an image no
+                larger is completed whole. A SavedModel's window is the one
+                it was exported with.
 
         Returns:
             uint8 ``[B, N, H, W, 3]``. Outside the hole, exactly ``images``.
@@ -291,9 +326,12 @@ class Inpainter:
 
         Raises:
             ValueError: malformed inputs (the message says what is expected),
-                or a request larger than ``max_pixels``.
+                a pass larger than ``max_pixels``, or a request whose
+                estimated peak memory is over ``max_memory`` (the machine's
+                available memory by default; the message says what to lower).
         """
         images, masks = _as_batch(images, masks)
+        window = self._check_window(window)
         if not masks.any():
             log.info("mask has no hole: returning the images unchanged")
         if z is not None:
@@ -310,42 +348,86 @@ class Inpainter:
                 raise ValueError(f"num_samples={num_samples} but z holds {z.shape[1]} samples")
             if z.shape[1] < 1:
                 raise ValueError("z holds no samples")
-            self._check_size(images, z.shape[1])
+            self._check_size(images, masks, z.shape[1], window)
             self.last_seed = None
-            return self._complete(images, masks, z)
+            return self._complete(images, masks, z, window)
         num_samples = _check_num_samples(10 if num_samples is None else num_samples)
         for name, value in (("first_image", first_image), ("first_sample", first_sample)):
             if isinstance(value, bool) or int(value) != value or not 0 <= value < SEED_RANGE:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        self._check_size(images, num_samples)
+        self._check_size(images, masks, num_samples, window)
         if seed is None:
             seed = secrets.randbelow(SEED_RANGE)
         self.last_seed = _check_seed(seed)
-        if first_image or first_sample:
-            # A part of a larger request: its noise, drawn by the graph's own rule.
+        if self._fixed_window and (first_image or first_sample):
+            # A SavedModel's signatures take no offsets: the part's noise, drawn
+            # host-side by the graph's own rule.
             z = self.noise(images, num_samples, seed, first_image=first_image,
                            first_sample=first_sample)
-            return self._complete(images, masks, z)
+            return self._complete(images, masks, z, window)
         with _graph_errors_as_value_errors():
-            return self._sample_fn(tf.constant(images), tf.constant(masks),
-                                   tf.constant(num_samples, tf.int32),
-                                   tf.constant(int(seed), tf.int32)).numpy()
+            return self._sample_fn(*(tf.constant(v) for v in (images, masks)), *(
+                tf.constant(int(v), tf.int32)
+                for v in (num_samples, seed, first_image, first_sample, window,
+                          self.margin))).numpy()
 
-    def _complete(self, images: np.ndarray, masks: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def _check_window(self, window) -> int:
+        if window is None:
+            return self.window
+        if isinstance(window, bool) or int(window) != window or window < 8:
+            raise ValueError(f"window must be an integer of at least 8 pixels, got {window!r}")
+        if self._fixed_window and int(window) != self.window:
+            raise ValueError(f"this SavedModel completes holes in windows of {self.window} "
+                             "pixels (set at export: export.py --window); load the checkpoint "
+                             "to choose another")
+        return int(window)
+
+    def _complete(self, images: np.ndarray, masks: np.ndarray, z: np.ndarray,
+                  window: int) -> np.ndarray:
         with _graph_errors_as_value_errors():
-            return self._noise_fn(tf.constant(images), tf.constant(masks),
-                                  tf.constant(z)).numpy()
+            return self._noise_fn(tf.constant(images), tf.constant(masks), tf.constant(z),
+                                  tf.constant(window, tf.int32),
+                                  tf.constant(self.margin, tf.int32)).numpy()
 
-    def _check_size(self, images: np.ndarray, num_samples: int) -> None:
+    def pass_size(self, masks, num_samples: int = 1, window: int | None = None
+                  ) -> tuple[float, int, int]:
+        """``(estimated peak bytes, height, width)`` of the largest generator pass
+        that sampling images with ``masks`` (uint8 ``[B, H, W, 1]``, non-zero =
+        hole) makes: the whole image, or its largest window."""
+        from piigan_tf import windows
+
+        masks = np.asarray(masks)
+        masks = masks.reshape(masks.shape[:3] + (1,)) if masks.ndim == 3 else masks
+        return windows.estimate((masks != 0).astype(np.uint8), num_samples,
+                                self._check_window(window), self.margin)
+
+    def memory_limit(self) -> float | None:
+        """Bytes a call may use: ``max_memory``, else what the machine has available."""
+        from piigan_tf import windows
+
+        return self.max_memory if self.max_memory is not None else windows.available_memory()
+
+    def _check_size(self, images: np.ndarray, masks: np.ndarray, num_samples: int,
+                    window: int) -> None:
         b, h, w = images.shape[:3]
-        pixels = b * num_samples * h * w
+        masks = np.broadcast_to(masks, (b, h, w, 1))
+        needed, ph, pw = self.pass_size(masks, num_samples, window)
+        together = b if (ph, pw) == (h, w) else 1  # windowed images go one at a time
+        pixels = together * num_samples * ph * pw
         if pixels > self.max_pixels:
             raise ValueError(
-                f"this call asks for {b} image(s) x {num_samples:,} samples x {h}x{w} = "
-                f"{pixels:,} completed pixels (about {pixels * 450 / 1e9:.1f} GB of working "
-                f"memory); the limit is {self.max_pixels:,} (Inpainter.max_pixels). Ask for "
-                "fewer samples per call (several calls with the same seed and first_sample "
-                "offsets), or raise inpainter.max_pixels if the machine has the memory")
+                f"this call puts {together} image(s) x {num_samples:,} samples x {ph}x{pw} = "
+                f"{pixels:,} pixels through the generator in one pass (about "
+                f"{needed / 1e9:.1f} GB of memory); the limit is {self.max_pixels:,} "
+                "(Inpainter.max_pixels). Ask for fewer samples per call (several calls with "
+                "the same seed and first_sample offsets) or a smaller window, or raise "
+                "inpainter.max_pixels if the machine has the memory")
+        limit = self.memory_limit()
+        if limit is not None and needed > limit:
+            from piigan_tf import windows
+
+            raise ValueError(windows.memory_message(needed, limit, b, num_samples, h, w, ph, pw)
+                             .numpy().decode())
 
     def noise(self, images, num_samples: int, seed: int, *, first_image: int = 0,
               first_sample: int = 0) -> np.ndarray:
@@ -388,7 +470,8 @@ class Inpainter:
                              "Inpainter.from_checkpoint (an exported SavedModel returns "
                              "completions only)")
         images, masks = _as_batch(images, masks)
-        self._check_size(images, 1)
+        # The offsets are of the whole image (one pass): checked as such.
+        self._check_size(images, masks, 1, max(images.shape[1:3]))
         z = self.noise(images, 1, _check_seed(seed), first_image=first_image)
         if self._offsets_fn is None:
             # Compiled as the sampling functions are, so the sample's pixels

@@ -45,8 +45,71 @@ class RequestError(ValueError):
 
 
 # ------------------------------------------------------------------ inputs
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` of an image file from its header, without decoding it
+    (PNG and JPEG read here, other formats through PIL's lazy open; None where
+    the header cannot be read: the decoder then says why)."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return height, width
+    if head[:2] == b"\xff\xd8":  # JPEG: walk the markers to the frame header (SOFn)
+        i = 2
+        while i + 9 <= len(head) and head[i] == 0xFF:
+            marker, length = head[i + 1], struct.unpack(">H", head[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", head[i + 5:i + 9])
+                return height, width
+            i += 2 + length
+        return None
+    try:
+        from PIL import Image
+
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the header only
+        try:
+            with Image.open(path) as im:
+                return im.size[1], im.size[0]
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # noqa: BLE001 - any unreadable header: let the decoder say why
+        return None
+
+
+def check_decodable(path: str | os.PathLike, max_bytes: float | None,
+                    num_samples: int = 1) -> None:
+    """Refuses an image whose pixels and samples would not fit in ``max_bytes``.
+
+    Decoding holds the file's pixels twice (OpenCV's BGR and the RGB copy),
+    and a request over it what :func:`piigan_tf.windows.request_bytes` counts
+    less the generator's pass. Checked from the header, before anything is
+    decoded.
+
+    Raises:
+        RequestError: naming the size and what to do.
+    """
+    size = image_size(path) if max_bytes is not None else None
+    if size is None:
+        return
+    from piigan_tf.windows import BASE_BYTES, IMAGE_BYTES, SAMPLE_BYTES
+
+    needed = BASE_BYTES + size[0] * size[1] * (6 + IMAGE_BYTES + SAMPLE_BYTES * num_samples)
+    if needed > max_bytes:
+        raise RequestError(
+            f"{path} is {size[0]}x{size[1]} pixels: decoding it and its {num_samples} sample(s) "
+            f"alone need {needed / 1e9:.1f} GB but {max_bytes / 1e9:.1f} GB is available; crop "
+            "or scale it down before sampling, or ask for fewer --num_samples (or raise "
+            "--max_memory if the machine has the memory)")
+
+
 def load_images(image: str | os.PathLike | None = None, num_images: int = 4,
-                config=None) -> list[Named]:
+                config=None, max_bytes: float | None = None,
+                num_samples: int = 1) -> list[Named]:
     """``(name, uint8 RGB)`` pairs from an image file or a folder of images.
 
     Args:
@@ -55,9 +118,13 @@ def load_images(image: str | os.PathLike | None = None, num_images: int = 4,
             (:func:`piigan_tf.inference.example_images`).
         num_images: How many examples when ``image`` is None.
         config: The model's training config (picks the examples).
+        max_bytes, num_samples: Memory a request may take, and its samples
+            per image: a file too large to decode and sample within it is
+            refused from its header (:func:`check_decodable`).
 
     Raises:
-        RequestError: no such file or folder, or nothing readable in it.
+        RequestError: no such file or folder, nothing readable in it, or an
+            image too large to decode.
     """
     from piigan_tf.data import list_images, load_image_file
     from piigan_tf.inference import example_images
@@ -75,6 +142,7 @@ def load_images(image: str | os.PathLike | None = None, num_images: int = 4,
         raise RequestError(f"--image {path}: no such file or folder")
     images = []
     for f in files:
+        check_decodable(f, max_bytes, num_samples)
         try:
             loaded = load_image_file(f)
         except (ValueError, OSError) as e:
@@ -166,8 +234,13 @@ def batches(images: Sequence[Named], batch_size: int) -> list[tuple[int, int]]:
 
 
 def plan_calls(images: Sequence[Named], batch_size: int, num_samples: int,
-               max_pixels: int) -> list[tuple[int, int, int, int]]:
+               max_pixels: int, pass_pixels: Sequence[int] | None = None
+               ) -> list[tuple[int, int, int, int]]:
     """Splits the work into ``Inpainter.sample`` calls under its ``max_pixels``.
+
+    ``pass_pixels[i]``: the pixels one sample of image ``i`` puts through the
+    generator in its largest pass (its window's, :meth:`Inpainter.pass_size`;
+    default: the whole image's).
 
     Returns ``[(start, stop, first, count)]``: images ``start:stop`` (equal
     sizes, at most ``batch_size``), samples ``first .. first + count - 1`` of
@@ -181,11 +254,13 @@ def plan_calls(images: Sequence[Named], batch_size: int, num_samples: int,
     calls = []
     for start, stop in batches(images, batch_size):
         h, w = images[start][1].shape[:2]
-        per_call = max_pixels // (h * w)  # samples of this size one call may hold
+        pixels = max(pass_pixels[start:stop]) if pass_pixels else h * w
+        per_call = max_pixels // pixels  # samples of this size one call may hold
         if per_call < 1:
             raise RequestError(
-                f"{images[start][0]} is {h}x{w}: one completion of it is over the "
-                f"{max_pixels:,}-pixel limit of a call; resize it with --size H W")
+                f"{images[start][0]} is {h}x{w}: one completion of it puts {pixels:,} pixels "
+                f"through the generator, over the {max_pixels:,}-pixel limit of a call; "
+                "use a smaller --window, or resize it with --size H W")
         if num_samples <= per_call:
             step = max(1, min(stop - start, per_call // num_samples))
             calls += [(i, min(i + step, stop), 0, num_samples) for i in range(start, stop, step)]
@@ -275,7 +350,9 @@ def write_samples(inpainter, images: Sequence[Named], masks: Sequence[np.ndarray
 
     from piigan_tf.utils import grid, write_png
 
-    calls = plan_calls(images, batch_size, num_samples, inpainter.max_pixels)
+    pass_pixels = [int(np.prod(inpainter.pass_size(mask[None], 1)[1:])) for mask in masks] \
+        if hasattr(inpainter, "pass_size") else None
+    calls = plan_calls(images, batch_size, num_samples, inpainter.max_pixels, pass_pixels)
     if grid_path:
         check_grid_size(images, num_samples, zoom)
     rows = [[] for _ in images]

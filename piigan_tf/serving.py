@@ -38,6 +38,14 @@ offsets of their part, :func:`sample_noise`'s ``first_image`` /
 ``first_sample``). So the first 3 samples of N = 10 are the samples of N = 3,
 and an image alone gets the samples it gets in a batch.
 
+**Windows** (:mod:`piigan_tf.windows`): an image larger than the module's
+``window`` on a side has each group of holes completed in a window around it,
+planned and run inside the graph (:func:`complete_request`); smaller images
+are completed whole, as before. A module built with ``max_memory`` refuses a
+request whose estimated peak is larger (:func:`check_memory`) and an image in
+``sample_bytes`` too large to decode (from its header), with
+INVALID_ARGUMENT and a message saying what to lower.
+
 The inputs are declared with unknown shape on purpose: TF Serving does not
 check request shapes against a signature, so the graph checks them itself
 (:func:`check_inputs`, :func:`decode_images`) and answers a malformed request
@@ -54,6 +62,8 @@ import os
 from pathlib import Path
 
 import tensorflow as tf
+
+from piigan_tf import windows as win
 
 #: Largest ``num_samples`` the exported signatures accept (bounds the batch the
 #: server allocates for one request).
@@ -205,8 +215,29 @@ def check_num_samples(num_samples: tf.Tensor, max_samples: int | None) -> tf.Ten
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _decode_one(data: tf.Tensor, index: tf.Tensor, name: str, channels: int) -> tf.Tensor:
-    """One PNG/JPEG string to uint8 ``[H, W, channels]``, with a readable error."""
+def encoded_size(data: tf.Tensor) -> tf.Tensor:
+    """``(height, width)`` int64 ``[2]`` of a PNG or JPEG string, read from its
+    header without decoding (PNG: the IHDR chunk; JPEG: its SOF marker)."""
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_SIGNATURE)
+
+    def png():
+        header = tf.strings.substr(tf.strings.join([data, "\0" * 24]), 16, 8)
+        raw = tf.cast(tf.io.decode_raw(header, tf.uint8), tf.int64)
+        big_endian = lambda b: ((b[0] * 256 + b[1]) * 256 + b[2]) * 256 + b[3]  # noqa: E731
+        return tf.stack([big_endian(raw[4:]), big_endian(raw[:4])])
+
+    def jpeg():
+        return tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64)
+
+    return tf.cond(is_png, png, jpeg)
+
+
+def _decode_one(data: tf.Tensor, index: tf.Tensor, name: str, channels: int,
+                max_pixels=None) -> tf.Tensor:
+    """One PNG/JPEG string to uint8 ``[H, W, channels]``, with a readable error.
+
+    ``max_pixels``: refuse (before decoding) an image with more pixels.
+    """
     is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_SIGNATURE)
     ok = tf.debugging.Assert(
         tf.logical_or(is_png, tf.io.is_jpeg(data)),
@@ -214,28 +245,41 @@ def _decode_one(data: tf.Tensor, index: tf.Tensor, name: str, channels: int) -> 
                            "bytes of the image file itself (in a REST request base64-encoded, "
                            "as the value of a b64 key)", [index, tf.strings.length(data)])],
         name=f"check_{name}_format")
-    with tf.control_dependencies([ok]):
+    checks = [ok]
+    if max_pixels is not None:
+        with tf.control_dependencies([ok]):
+            hw = encoded_size(data)
+        limit = tf.cast(max_pixels, tf.float64)
+        checks.append(tf.debugging.Assert(
+            tf.cast(hw[0] * hw[1], tf.float64) <= limit,
+            [tf.strings.format(f"{name}[{{}}] is {{}}x{{}} pixels: too large to decode within "
+                               "the memory a request is allowed (at most {} pixels for these "
+                               "num_samples); send a smaller image, or lower the number of "
+                               "samples (num_samples) or raise the limit (max_memory)",
+                               [index, hw[0], hw[1], tf.cast(limit, tf.int64)])],
+            name=f"check_{name}_pixels"))
+    with tf.control_dependencies(checks):
         image = tf.io.decode_image(tf.identity(data), channels=channels, dtype=tf.uint8,
                                    expand_animations=False)
     return tf.ensure_shape(image, [None, None, channels])
 
 
-def _decode_all(strings: tf.Tensor, name: str, channels: int, hw: tf.Tensor | None
-                ) -> tf.Tensor:
+def _decode_all(strings: tf.Tensor, name: str, channels: int, hw: tf.Tensor | None,
+                max_pixels=None) -> tf.Tensor:
     flat = tf.reshape(strings, [-1])
     size = tf.size(flat)
     nonempty = tf.debugging.Assert(size > 0, [f"{name} holds no image"], name=f"check_{name}_empty")
     with tf.control_dependencies([nonempty]):
         flat = tf.identity(flat)
     if hw is None:  # all must have the size of the first
-        hw = tf.shape(_decode_one(flat[0], tf.constant(0), name, channels))[:2]
+        hw = tf.shape(_decode_one(flat[0], tf.constant(0), name, channels, max_pixels))[:2]
         what = f"{name}[0] is"
     else:
         what = "the images are"
 
     def one(args):
         data, index = args
-        image = _decode_one(data, index, name, channels)
+        image = _decode_one(data, index, name, channels, max_pixels)
         same = tf.debugging.Assert(
             tf.reduce_all(tf.equal(tf.shape(image)[:2], hw)),
             [tf.strings.format(f"{name}[{{}}] is {{}}x{{}} (height x width) but {what} "
@@ -250,14 +294,17 @@ def _decode_all(strings: tf.Tensor, name: str, channels: int, hw: tf.Tensor | No
                      fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8))
 
 
-def decode_images(images_bytes: tf.Tensor) -> tf.Tensor:
+def decode_images(images_bytes: tf.Tensor, max_pixels=None) -> tf.Tensor:
     """PNG/JPEG strings (a scalar or ``[B]``) to uint8 RGB ``[B, H, W, 3]``.
+
+    ``max_pixels``: an image with more pixels (read from its header) is
+    refused before it is decoded.
 
     Raises (when run):
         tf.errors.InvalidArgumentError: a string that is not a PNG or JPEG
-        file, or images of different sizes.
+        file, images of different sizes, or one over ``max_pixels``.
     """
-    return _decode_all(images_bytes, "images_bytes", 3, None)
+    return _decode_all(images_bytes, "images_bytes", 3, None, max_pixels)
 
 
 def decode_masks(masks_bytes: tf.Tensor, image_hw: tf.Tensor) -> tf.Tensor:
@@ -339,6 +386,75 @@ def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
     return completions, offsets
 
 
+def complete_request(generator, images: tf.Tensor, masks: tf.Tensor, num_samples, window,
+                     margin, *, seed=None, z=None, first_image=0, first_sample=0,
+                     whole: bool | None = None) -> tf.Tensor:
+    """The one completion rule: windows around the holes (:mod:`piigan_tf.windows`).
+
+    Images no larger than ``window`` on both sides are completed whole by
+    :func:`complete_with_noise`, as they always were (bit for bit); larger
+    ones one image at a time, each group of holes in its window, with the
+    noise rule's fields cut to the window.
+
+    Args:
+        generator: ``piigan_tf.networks.Generator``.
+        images, masks: uint8 ``[B, H, W, 3]``, ``[B, H, W, 1]`` (checked).
+        num_samples: N (int32 scalar; with ``z``, z's N).
+        window, margin: int32 scalars (:func:`piigan_tf.windows.default_window`).
+        seed, first_image, first_sample: the noise rule's seed and offsets, or
+        z: explicit noise float32 ``[B, N, H, W, 1]``.
+        whole: True or False when the caller knows whether the images fit in
+            one window (:func:`piigan_tf.windows.fits_whole`): only that
+            branch is built (a caller with known shapes traces half the
+            graph); None: decided in the graph.
+
+    Returns:
+        uint8 ``[B, N, H, W, 3]``.
+    """
+    shape = tf.shape(images)
+    b, h, w = shape[0], shape[1], shape[2]
+    n = tf.cast(num_samples, tf.int32)
+
+    def whole_image():
+        noise = z if z is not None else sample_noise(seed, b, n, h, w, first_image, first_sample)
+        return complete_with_noise(generator, images, masks, noise)
+
+    def windowed():
+        def complete_fn(part, part_mask, part_z):
+            return complete_with_noise(generator, part, part_mask, part_z)
+
+        def one(i):
+            plan, labels = win.plan_windows(masks[i], window, margin)
+            if z is not None:
+                def noise_fn(box):
+                    return z[i, :, box[0]:box[0] + box[2], box[1]:box[1] + box[3]]
+            else:
+                def noise_fn(box):
+                    return win.window_noise(seed, i + tf.cast(first_image, tf.int32),
+                                            first_sample, n, w, box)
+            return win.complete_windows(complete_fn, images[i], masks[i], plan, labels, n,
+                                        noise_fn)
+
+        return tf.map_fn(one, tf.range(b), parallel_iterations=1,
+                         fn_output_signature=tf.TensorSpec([None, None, None, 3], tf.uint8))
+
+    if whole is not None:
+        return whole_image() if whole else windowed()
+    return tf.cond(win.fits_whole(h, w, window), whole_image, windowed)
+
+
+def check_memory(masks: tf.Tensor, num_samples, window, margin, max_memory) -> tf.Operation:
+    """An assertion that the request's estimated peak (:func:`piigan_tf.windows.request_bytes`)
+    is at most ``max_memory`` bytes; it fails with the refusal's one line."""
+    shape = tf.shape(masks)
+    largest, wh, ww = win.largest_pass(masks, num_samples, window, margin)
+    needed = win.request_bytes(shape[0], num_samples, shape[1], shape[2], largest)
+    allowed = tf.cast(max_memory, tf.float64)
+    message = win.memory_message(needed, allowed, shape[0], num_samples, shape[1], shape[2],
+                                 wh, ww)
+    return tf.debugging.Assert(needed <= allowed, [message], name="check_memory")
+
+
 # ---------------------------------------------------------------- module
 _IMAGES = tf.TensorSpec(None, tf.uint8, name="images")
 _MASKS = tf.TensorSpec(None, tf.uint8, name="masks")
@@ -367,7 +483,9 @@ class InpaintingModule(tf.Module):
             cap, for in-process use where ``Inpainter.max_pixels`` bounds a call).
     """
 
-    def __init__(self, generator, max_samples: int | None = MAX_SAMPLES):
+    def __init__(self, generator, max_samples: int | None = MAX_SAMPLES, *,
+                 train_hw=None, window: int | None = None, margin: int | None = None,
+                 max_memory: float | None = None):
         super().__init__(name="piigan_inpainting")
         # Track the tf.Variables behind the generator's Keras variables, not the
         # Keras model: a Keras 3 variable exports as a *copy* of its tf.Variable,
@@ -378,9 +496,16 @@ class InpaintingModule(tf.Module):
         self._holder = _Untracked(generator)
         self.generator_variables = [v.value for v in generator.weights]
         self.max_samples = None if max_samples is None else int(max_samples)
+        self.window = int(window or win.default_window(train_hw))
+        self.margin = int(margin or win.default_margin(train_hw))
+        self.max_memory = None if max_memory is None else float(max_memory)
+        scalar = tf.TensorSpec([], tf.int32)
         # The compiled functions are kept out of the module's attributes: the
         # SavedModel holds them as its signatures only (tf.saved_model.save
-        # would otherwise trace every tf.function attribute once more).
+        # would otherwise trace every tf.function attribute once more). The
+        # last four are for in-process use (noise offsets, a window per call;
+        # the whole-image and windowed forms apart, so that a call traces only
+        # the one it needs) and are not exported.
         self._compiled = _Untracked({
             "sample": tf.function(self._sample, input_signature=[
                 _IMAGES, _MASKS, _NUM_SAMPLES, _SEED]),
@@ -389,6 +514,14 @@ class InpaintingModule(tf.Module):
                 tf.TensorSpec(None, tf.string, name="masks_bytes"), _NUM_SAMPLES, _SEED]),
             "complete_with_noise": tf.function(self._complete_with_noise, input_signature=[
                 _IMAGES, _MASKS, tf.TensorSpec(None, tf.float32, name="z")]),
+            **{f"sample_{kind}": tf.function(
+                lambda *args, whole=whole: self._sample_at(*args, whole=whole), input_signature=[
+                    _IMAGES, _MASKS, scalar, scalar, scalar, scalar, scalar, scalar])
+               for kind, whole in (("whole", True), ("windowed", False))},
+            **{f"noise_{kind}": tf.function(
+                lambda *args, whole=whole: self._noise_at(*args, whole=whole), input_signature=[
+                    _IMAGES, _MASKS, tf.TensorSpec(None, tf.float32), scalar, scalar])
+               for kind, whole in (("whole", True), ("windowed", False))},
         })
 
     @property
@@ -413,29 +546,79 @@ class InpaintingModule(tf.Module):
                 for name, key in (("serving_default", "sample"), ("sample_bytes", "sample_bytes"),
                                   ("complete_with_noise", "complete_with_noise"))}
 
+    def sample_at(self, images, masks, num_samples, seed, first_image, first_sample, window,
+                  margin) -> tf.Tensor:
+        """uint8 ``[B, N, H, W, 3]``: ``sample`` with the noise rule's offsets and a window
+        (in process; no ``max_samples`` or memory check, the caller checks)."""
+        kind = "whole" if self._fits(images, window) else "windowed"
+        return self._compiled.value[f"sample_{kind}"](images, masks, num_samples, seed,
+                                                      first_image, first_sample, window, margin)
+
+    def noise_at(self, images, masks, z, window, margin) -> tf.Tensor:
+        """uint8 ``[B, N, H, W, 3]``: ``complete_with_noise`` with a window (in process)."""
+        kind = "whole" if self._fits(images, window) else "windowed"
+        return self._compiled.value[f"noise_{kind}"](images, masks, z, window, margin)
+
+    @staticmethod
+    def _fits(images, window) -> bool:
+        shape = images.shape
+        return len(shape) == 4 and shape[1] <= int(window) and shape[2] <= int(window)
+
+    def _checked(self, masks, n):
+        """An assertion that the request fits ``max_memory`` (none without a limit)."""
+        if self.max_memory is None:
+            return []
+        return [check_memory(masks, n, self.window, self.margin, self.max_memory)]
+
     def _completions(self, images, masks, num_samples, seed):
         images, masks = check_inputs(images, masks)
         n = check_num_samples(num_samples, self.max_samples)
         seed = scalar_input(seed, "seed")
         # seed < 0: a fresh seed per request (RandomUniformInt is a core op).
         seed = tf.where(seed < 0, tf.random.uniform([], 0, SEED_RANGE, dtype=tf.int32), seed)
-        shape = tf.shape(images)
-        z = sample_noise(seed, shape[0], n, shape[1], shape[2])
-        return complete_with_noise(self.generator, images, masks, z)
+        with tf.control_dependencies(self._checked(masks, n)):
+            images = tf.identity(images)
+        return complete_request(self.generator, images, masks, n, self.window, self.margin,
+                                seed=seed)
 
     def _sample(self, images, masks, num_samples, seed):
         return {"completions": self._completions(images, masks, num_samples, seed)}
 
     def _sample_bytes(self, images_bytes, masks_bytes, num_samples, seed):
-        images = decode_images(images_bytes)
+        images = decode_images(images_bytes, self._decode_limit(num_samples))
         masks = decode_masks(masks_bytes, tf.shape(images)[1:3])
         completions = self._completions(images, masks, num_samples, seed)
         return {"completions_bytes": encode_pngs(completions)}
 
+    def _decode_limit(self, num_samples):
+        """The largest image (pixels) a request may decode: what its buffers alone take
+        within ``max_memory`` (None without a limit)."""
+        if self.max_memory is None:
+            return None
+        n = tf.cast(tf.reduce_max(tf.reshape(num_samples, [-1])), tf.float64)
+        return (self.max_memory - win.BASE_BYTES) / (win.IMAGE_BYTES
+                                                     + win.SAMPLE_BYTES * tf.maximum(n, 1.0))
+
     def _complete_with_noise(self, images, masks, z):
         images, masks = check_inputs(images, masks)
         z = check_noise(z, images)
-        return {"completions": complete_with_noise(self.generator, images, masks, z)}
+        with tf.control_dependencies(self._checked(masks, tf.shape(z)[1])):
+            images = tf.identity(images)
+        return {"completions": complete_request(self.generator, images, masks, tf.shape(z)[1],
+                                                self.window, self.margin, z=z)}
+
+    def _sample_at(self, images, masks, num_samples, seed, first_image, first_sample, window,
+                   margin, whole=None):
+        images, masks = check_inputs(images, masks)
+        return complete_request(self.generator, images, masks, num_samples, window, margin,
+                                seed=seed, first_image=first_image, first_sample=first_sample,
+                                whole=whole)
+
+    def _noise_at(self, images, masks, z, window, margin, whole=None):
+        images, masks = check_inputs(images, masks)
+        z = check_noise(z, images)
+        return complete_request(self.generator, images, masks, tf.shape(z)[1], window, margin,
+                                z=z, whole=whole)
 
 
 def graph_op_types(saved_model_dir: str | os.PathLike) -> set[str]:

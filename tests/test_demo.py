@@ -169,13 +169,15 @@ def _read(path):
     ((40, 48), "top", 17, 0, "1 to 16"),
     ((40, 48), "top", 2, -1, "seed must be"),
     ((40, 48), "top", 2, 1.5, "seed must be"),
-    ((3000, 3000), "top", 1, 0, "Inpainter.max_pixels"),
+    ((3000, 3000), "all", 1, 0, "Inpainter.max_pixels"),  # all hole: one 3000x3000 window
 ])
 def test_bad_requests_are_messages(inpainter, tmp_path, hw, painted, n, seed, message):
     image = np.full((*hw, 3), 90, np.uint8)
     mask = np.zeros(hw, bool)
     if painted == "top":
         mask[:2] = True
+    elif painted == "all":
+        mask[:] = True
     with pytest.raises(demo.DemoError, match=message):
         demo.complete(inpainter, image, mask, "painted", n, seed, demo.Outputs(tmp_path))
 

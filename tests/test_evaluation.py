@@ -66,14 +66,10 @@ def checkpoint_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inpainter():
-    from piigan_tf.export import InpaintingModule
     from piigan_tf.inference import Inpainter
 
     model, config = tiny_model()
-    module = InpaintingModule(model.generator)
-    return Inpainter(lambda i, m, n, s: module.sample(i, m, n, s)["completions"],
-                     lambda i, m, z: module.complete_with_noise(i, m, z)["completions"],
-                     config=config, source="memory/ckpt-3")
+    return Inpainter.from_generator(model.generator, config=config, source="memory/ckpt-3")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ creates (``piigan-train``, ``piigan-sample``, ``piigan-evaluate``,
 ``piigan-export``, ``piigan-demo``) call these same functions.
 
 Importing a module sets the environment its program needs before TensorFlow
-is first imported (log level, oneDNN) and imports nothing heavy: TensorFlow
-loads when ``main`` runs. So this package's ``__init__`` imports nothing.
+is first imported (oneDNN) and imports nothing heavy: TensorFlow loads when
+``main`` runs, first thing, through ``common.load_tensorflow`` (quiet unless
+``--verbose``). So this package's ``__init__`` imports nothing.
 """

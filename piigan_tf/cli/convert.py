@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from piigan_tf.cli.common import new_parser
+from piigan_tf.cli.common import load_tensorflow, new_parser
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from piigan_tf.config import ConfigError, load_config, parse_overrides
     from piigan_tf.convert import (CheckpointMismatchError, convert_reference_checkpoint,

@@ -19,9 +19,8 @@ import os
 import signal
 import sys
 
-from piigan_tf.cli.common import add_model_source, new_parser
+from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
@@ -41,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf import demo
 

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 
-from piigan_tf.cli.common import add_model_source, new_parser
+from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "center (centre window at native scale) or random (the training "
                         "RANDOM_CROP seeded by --seed); default: as the model was trained "
                         "(resize for RANDOM_CROP false, else center)")
+    p.add_argument("--window", type=int, default=None,
+                   help="least side of the window each hole is completed in (default: the "
+                        "model's; images no larger are completed whole, as test.py does)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images per generator pass, each bringing num_samples rows (default 4)")
     p.add_argument("--grid_images", type=int, default=4, help="rows of grid.png (default 4)")
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("num_samples", "batch_size"):
         if getattr(args, name) < 1:
@@ -91,7 +93,9 @@ def main(argv=None) -> int:
             inpainter = Inpainter.from_saved_model(args.saved_model)
         elif not args.baselines_only:
             inpainter = Inpainter.from_checkpoint(args.checkpoint_dir)
-    except (CheckpointNotFoundError, FileNotFoundError, RuntimeError) as e:
+        if inpainter is not None and args.window is not None:
+            inpainter.window = inpainter._check_window(args.window)
+    except (CheckpointNotFoundError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()

@@ -19,9 +19,8 @@ import logging
 import os
 import sys
 
-from piigan_tf.cli.common import new_parser
+from piigan_tf.cli.common import load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="version number (default: one more than the highest present)")
     p.add_argument("--max_samples", type=int, default=None,
                    help="largest num_samples a request may ask for (default 64)")
+    p.add_argument("--window", type=int, default=None,
+                   help="least side of the window the graph completes each group of holes in "
+                        "(default: the model's, 256 for the 64x64 face model)")
+    p.add_argument("--max_memory", type=float, default=None, metavar="GB",
+                   help="estimated peak memory a request may reach, in GB; a larger request "
+                        "is answered INVALID_ARGUMENT saying what to lower (default 8; 0: no "
+                        "limit)")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from piigan_tf.export import export_saved_model
+    from piigan_tf.export import MAX_REQUEST_MEMORY, export_saved_model
     from piigan_tf.inference import MAX_SAMPLES
     from piigan_tf.loading import CheckpointNotFoundError
 
@@ -52,9 +59,14 @@ def main(argv=None) -> int:
     if args.version is not None and args.version < 1:
         print(f"error: --version must be a positive integer, got {args.version}", file=sys.stderr)
         return 2
+    if args.window is not None and args.window < 8:
+        print(f"error: --window must be at least 8 pixels, got {args.window}", file=sys.stderr)
+        return 2
+    max_memory = MAX_REQUEST_MEMORY if args.max_memory is None else args.max_memory * 1e9
     try:
         path = export_saved_model(args.export_dir, args.checkpoint_dir, version=args.version,
-                                  max_samples=max_samples)
+                                  max_samples=max_samples, window=args.window,
+                                  max_memory=max_memory or None)
     except (CheckpointNotFoundError, FileExistsError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from piigan_tf.cli.common import new_parser
+from piigan_tf.cli.common import load_tensorflow, new_parser
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    load_tensorflow(args.verbose)
     if args.update_check is None and (args.checkpoint_dir is None or args.out is None):
         parser.error("pass --checkpoint_dir and --out (or --update_check MODEL_DIR)")
     from piigan_tf.loading import CheckpointNotFoundError

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-from piigan_tf.cli.common import add_model_source, new_parser
+from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MASK_TYPES = ("center", "box", "random_box", "free_form")
 
@@ -75,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "black = no offset): OUTPUT with _flow added (first sample | offsets "
                         "per row) and NAME_flow.png in --output_dir; needs --checkpoint_dir, "
                         "not --saved_model")
+    p.add_argument("--window", type=int, default=None,
+                   help="least side of the window each group of holes is completed in, with "
+                        "its surroundings (default: the model's, 256 for the 64x64 face model); "
+                        "images no larger are completed whole; a larger window sees more "
+                        "context and costs more (with --saved_model: the exported one)")
+    p.add_argument("--max_memory", type=float, default=None, metavar="GB",
+                   help="refuse a request whose estimated peak memory is over this many GB "
+                        "(default: the memory the machine has available)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images of equal size per forward pass (each brings num_samples rows)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -108,12 +114,25 @@ def run(args) -> int:
         raise UsageError(f"--zoom must be in 1..16, got {args.zoom}")
     if args.seed is not None and not 0 <= args.seed < 2**31 - 1:
         raise UsageError(f"--seed must be in [0, 2**31 - 1), got {args.seed}")
+    if args.window is not None and args.window < 8:
+        raise UsageError(f"--window must be at least 8 pixels, got {args.window}")
+    if args.max_memory is not None and args.max_memory <= 0:
+        raise UsageError(f"--max_memory must be positive, got {args.max_memory}")
     inpainter = load_inpainter(args)
+    if args.window is not None:
+        try:
+            inpainter.window = inpainter._check_window(args.window)
+        except ValueError as e:
+            raise UsageError(f"--window: {e}") from None
+    if args.max_memory is not None:
+        inpainter.max_memory = args.max_memory * 1e9
     if args.show_flow and not sampling.has_generator(inpainter):
         raise UsageError("--show_flow needs the generator's weights: use --checkpoint_dir "
                          "(an exported SavedModel returns completions only)")
     config = inpainter.config
-    images = sampling.load_images(args.image, args.num_images, config)
+    images = sampling.load_images(args.image, args.num_images, config,
+                                  max_bytes=inpainter.memory_limit(),
+                                  num_samples=args.num_samples)
     if args.size:
         images = sampling.resize_images(images, args.size)
     for note in sampling.scale_notes(images, config):
@@ -128,6 +147,9 @@ def run(args) -> int:
         if not mask.any():
             print(f"note: the mask of {name} has no hole; its samples are the image unchanged",
                   file=sys.stderr)
+        elif mask.all():
+            print(f"note: the mask of {name} is all hole: the whole image is generated, with "
+                  "no context to fill it from", file=sys.stderr)
     sampling.write_samples(inpainter, images, masks, args.num_samples, seed,
                            batch_size=args.batch_size, grid_path=args.output or None,
                            output_dir=args.output_dir, zoom=args.zoom,
@@ -146,6 +168,7 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf.sampling import RequestError
 

@@ -21,9 +21,8 @@ import os
 import signal
 import sys
 
-from piigan_tf.cli.common import new_parser
+from piigan_tf.cli.common import load_tensorflow, new_parser
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # oneDNN's CPU kernels (TF's default only on CPUs with AVX-512): the training
 # step runs ~1.3x faster with them on an AVX2 CPU (docs/performance.md). They
 # must be chosen before TensorFlow is imported; TF_ENABLE_ONEDNN_OPTS=0 opts out.
@@ -90,6 +89,7 @@ def resolve(args) -> "Config":  # noqa: F821 - imported lazily
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from piigan_tf.config import ConfigError
     from piigan_tf.data import DatasetNotFoundError

@@ -146,8 +146,12 @@ def test_seed_rule_holds_with_windows(inpainter):
     both = inpainter.sample(x, m, 3, seed=SEED)
     second = inpainter.sample(x[1:], m[1:], 3, seed=SEED, first_image=1)
     np.testing.assert_array_equal(both[1:], second)
+    # Split by samples, a window's pass has another batch size (1 instead of
+    # 3 + 1): the same noise, but oneDNN's kernels may round a value of a
+    # pixel the other way now and then (as for whole images).
     later = inpainter.sample(x, m, 1, seed=SEED, first_sample=2)
-    np.testing.assert_array_equal(both[:, 2:], later)
+    diff = np.abs(both[:, 2:].astype(int) - later)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     explicit = inpainter.sample(x, m, z=inpainter.noise(x, 3, SEED))
     np.testing.assert_array_equal(both, explicit)
 

@@ -397,13 +397,16 @@ def test_cli_splits_an_oversized_request_into_calls(checkpoints, tmp_path, monke
     stems = sorted({n.split("_sample")[0] for n in names})
     assert len(stems) == 2
     assert names == sorted(f"{s}_sample{j:02d}.png" for s in stems for j in range(12))
-    # Split or not, the same samples.
+    # Split or not, the same samples: the same noise, but a pass of another
+    # batch size may round a value of a pixel the other way now and then
+    # (TensorFlow's own CPU kernels, oneDNN off): at most one level, rarely.
     monkeypatch.setattr(Inpainter, "max_pixels", 2**23)
     args[args.index(str(tmp_path / "s"))] = str(tmp_path / "whole")
     assert load_cli().main(args) == 0 and calls[6:] == [(2, 12)]
-    for name in names:
-        np.testing.assert_array_equal(read_png(tmp_path / "s" / name),
-                                      read_png(tmp_path / "whole" / name), err_msg=name)
+    split = np.stack([read_png(tmp_path / "s" / name) for name in names]).astype(int)
+    whole = np.stack([read_png(tmp_path / "whole" / name) for name in names]).astype(int)
+    diff = np.abs(split - whole)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 def test_cli_seed_gives_the_same_samples_for_any_batch_size(checkpoints, tmp_path):

@@ -328,7 +328,7 @@ class Trainer:
         last_logs: dict = {}
         run_callbacks = self._callbacks(writer, loss_log, start, max_iters, last_logs,
                                         progress)
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         try:
             self._run(start, max_iters, run_callbacks + list(callbacks))
         except PEER_ERRORS as e:
@@ -349,7 +349,9 @@ class Trainer:
             loss_log.close()
             if not self.role.is_chief:  # this worker's temporary log folder
                 shutil.rmtree(self.log_dir, ignore_errors=True)
-        log.info("stopped at step %d after %.1f s", self.step, time.time() - t0)
+        # CPU time too: what a run costs on a shared machine (its CPU-hours).
+        log.info("stopped at step %d after %.1f s (%.2f CPU-hours)", self.step, time.time() - t0,
+                 (time.process_time() - cpu0) / 3600)
         return last_logs
 
 

@@ -128,7 +128,11 @@ def test_the_wheel_holds_every_subpackage_and_the_shipped_model():
         assert any(re.fullmatch(p.replace(".", r"\.").replace("*", ".*"), name)
                    for p in includes), name
     data_files = SETUPTOOLS["data-files"]
-    assert data_files == {loading.SHARE_DIR.as_posix(): ["pretrained/celeba64/*"]}
+    # Every shipped model folder is installed beside the default one.
+    assert data_files == {(loading.SHARE_DIR.parent / folder.name).as_posix():
+                          [f"pretrained/{folder.name}/*"]
+                          for folder in loading.shipped_model_dirs(ROOT / "pretrained")}
+    assert loading.SHARE_DIR.as_posix() in data_files
     assert (ROOT / "pretrained" / "celeba64" / loading.WEIGHTS_FILE).is_file()
 
 

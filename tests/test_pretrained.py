@@ -178,3 +178,35 @@ def test_shipped_model_through_test_evaluate_and_export(tmp_path, capsys):
     stored = json.loads((SHIPPED / "check.json").read_text())
     served = pretrained.output_statistics(Inpainter.from_saved_model(exported))
     np.testing.assert_allclose(served["mean"], stored["mean"], atol=0.5)
+
+
+# ------------------------------------------------------- every shipped model
+SHIPPED_FOLDERS = loading.shipped_model_dirs(ROOT / "pretrained")
+
+
+@pytest.mark.parametrize("folder", SHIPPED_FOLDERS, ids=[f.name for f in SHIPPED_FOLDERS])
+def test_every_shipped_model_is_complete_and_reproduces_its_known_output(folder):
+    """Small weights, provenance, config, curve and a known output that holds on every CPU."""
+    from piigan_tf.run_logs import read_eval_log
+
+    assert (folder / "generator.npz").stat().st_size < 10 * 1024**2
+    for name in ("config.yml", "PROVENANCE.md", "check.json", "eval.csv", "learning_curve.png"):
+        assert (folder / name).is_file(), name
+    assert len(read_eval_log(folder / "eval.csv")) >= 2
+    inpainter = Inpainter.from_checkpoint(folder)
+    stored = json.loads((folder / "check.json").read_text())
+    now = pretrained.output_statistics(inpainter)
+    assert now["image"] == stored["image"] and now["hole_box"] == stored["hole_box"]
+    np.testing.assert_allclose(now["mean"], stored["mean"], atol=0.5)
+    np.testing.assert_allclose(now["std"], stored["std"], atol=0.5)
+
+
+@pytest.mark.parametrize("folder", SHIPPED_FOLDERS, ids=[f.name for f in SHIPPED_FOLDERS])
+def test_every_shipped_model_missing_its_weights_is_one_line_naming_them(folder, tmp_path, capsys):
+    copy = tmp_path / folder.name
+    shutil.copytree(folder, copy)
+    (copy / "generator.npz").unlink()
+    assert run_script("test", ["--checkpoint_dir", str(copy), "--num_samples", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert str(copy / "generator.npz") in err and "is missing" in err

@@ -147,3 +147,9 @@ def test_shipped_model_dir_prefers_the_checkout_then_an_install_prefix(tmp_path)
     checkout.mkdir(parents=True)
     (checkout / loading.WEIGHTS_FILE).write_bytes(b"")
     assert loading.shipped_model_dir(checkout, [str(prefix)]) == checkout
+
+
+def test_the_shipped_models_stay_small():
+    """What the wheel installs from pretrained/ stays within 10 MB in all."""
+    total = sum(p.stat().st_size for p in (ROOT / "pretrained").rglob("*") if p.is_file())
+    assert total < 10 * 1024**2, f"pretrained/ holds {total / 1024**2:.1f} MB"

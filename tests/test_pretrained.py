@@ -181,7 +181,9 @@ def test_shipped_model_through_test_evaluate_and_export(tmp_path, capsys):
 
 
 # ------------------------------------------------------- every shipped model
-SHIPPED_FOLDERS = loading.shipped_model_dirs(ROOT / "pretrained")
+# (in_training/: model folders committed while they train, held to the same checks)
+SHIPPED_FOLDERS = (loading.shipped_model_dirs(ROOT / "pretrained")
+                   + loading.shipped_model_dirs(ROOT / "in_training"))
 
 
 @pytest.mark.parametrize("folder", SHIPPED_FOLDERS, ids=[f.name for f in SHIPPED_FOLDERS])

@@ -42,16 +42,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def windows_of(image, side, per_side):
-    """Evenly spread ``side`` windows, ``per_side`` a row and column, with their corners."""
-    import numpy as np
-
-    h, w = image.shape[:2]
-    ys = np.linspace(0, h - side, per_side).round().astype(int) if per_side > 1 else [(h - side) // 2]
-    xs = np.linspace(0, w - side, per_side).round().astype(int) if per_side > 1 else [(w - side) // 2]
-    return [((y, x), image[y:y + side, x:x + side]) for y in ys for x in xs]
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     _common.configure_env()
@@ -60,7 +50,7 @@ def main(argv=None) -> int:
 
     from piigan_tf import evaluation as E
     from piigan_tf import metrics as M
-    from piigan_tf.data import load_image_file
+    from piigan_tf.data import grid_windows, load_image_file
 
     files = E.list_eval_files(args.data)[:args.max_images]
     rng = np.random.default_rng(args.seed)
@@ -77,7 +67,7 @@ def main(argv=None) -> int:
             print(f"skipping {path}: smaller than the window", file=sys.stderr)
             continue
         h, w = image.shape[:2]
-        for (y, x), window in windows_of(image, side, args.windows):
+        for (y, x), window in grid_windows(image, (side, side), args.windows):
             # A block from elsewhere in the image, not overlapping this window's hole.
             while True:
                 by, bx = rng.integers(0, h - hole + 1), rng.integers(0, w - hole + 1)

@@ -54,6 +54,9 @@ PSNR_CAP_DB = 100.0
 #: HEIGHT × WIDTH hole at the centre, no jitter); the others are the training
 #: mask types of :func:`piigan_tf.data.masks.make_masks`.
 EVAL_MASK_TYPES = ("center", "box", "random_box", "free_form")
+#: How evaluation cuts model-sized images from files: the crops of
+#: :data:`piigan_tf.data.preprocess.CROPS`, or ``grid`` (several windows an image).
+EVAL_CROPS = ("resize", "center", "random", "grid")
 
 #: OpenCV inpainting baselines: name → (label, flag name). ``fsr`` is
 #: Frequency Selective Reconstruction (Genser et al. 2018) from OpenCV's
@@ -202,7 +205,7 @@ def default_eval_data(config) -> str:
 
 
 def load_eval_images(files: Sequence[str], img_hw: Sequence[int], crop: str = "center",
-                     seed: int = 0, max_images: int | None = None
+                     seed: int = 0, max_images: int | None = None, windows_per_side: int = 2
                      ) -> tuple[list[str], np.ndarray]:
     """Reads images and cuts an ``img_hw`` window from each.
 
@@ -213,26 +216,37 @@ def load_eval_images(files: Sequence[str], img_hw: Sequence[int], crop: str = "c
             the training pipeline resizes with ``RANDOM_CROP: false``),
             ``"center"`` (the centre window at native scale, images smaller
             than ``img_hw`` scaled up first) or ``"random"`` (the training
-            RANDOM_CROP, with stateless seed ``[seed, i]`` for file ``i``).
+            RANDOM_CROP, with stateless seed ``[seed, i]`` for file ``i``) or
+            ``"grid"`` (``windows_per_side`` squared evenly spread windows at
+            native scale from each image: :func:`piigan_tf.data.preprocess.grid_windows`).
         seed: Seed for ``"random"``.
-        max_images: Stop after this many images.
+        max_images: Stop after this many source images.
+        windows_per_side: Windows a row and a column for ``"grid"``.
 
     Returns:
-        ``(names, images)``: file stems and uint8 ``[B, H, W, 3]``.
+        ``(names, images)``: file stems (with ``_y<top>_x<left>`` for grid
+        windows) and uint8 ``[B, H, W, 3]``.
     """
     from piigan_tf.data import load_image_file
-    from piigan_tf.data.preprocess import CROPS, bring_to_size
+    from piigan_tf.data.preprocess import bring_to_size, grid_windows
 
-    if crop not in CROPS:
-        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+    if crop not in EVAL_CROPS:
+        raise ValueError(f"crop must be one of {EVAL_CROPS}, got {crop!r}")
     names, images = [], []
+    sources = 0
     for i, path in enumerate(files):
-        if max_images is not None and len(images) >= max_images:
+        if max_images is not None and sources >= max_images:
             break
         try:
             image = load_image_file(path)
         except (ValueError, OSError) as exc:
             log.warning("skipping %s: %s", path, exc)
+            continue
+        sources += 1
+        if crop == "grid":
+            for (top, left), window in grid_windows(image, img_hw, windows_per_side):
+                names.append(f"{Path(path).stem}_y{top}_x{left}")
+                images.append(window)
             continue
         image = bring_to_size(image, img_hw, crop, (seed, i))
         names.append(Path(path).stem)
@@ -659,7 +673,7 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
 def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples: int = 10,
                    max_images: int | None = None, seed: int = 0, mask_type: str = "center",
                    mask_dir: str | os.PathLike | None = None, crop: str | None = None,
-                   config=None, **kwargs) -> EvaluationResult:
+                   windows_per_side: int = 2, config=None, **kwargs) -> EvaluationResult:
     """:func:`evaluate` on files: reads, crops and masks them first.
 
     Args:
@@ -672,10 +686,11 @@ def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples
         seed: Seeds the masks, random crops and noise.
         mask_type: One of :data:`EVAL_MASK_TYPES` (``center`` default).
         mask_dir: Folder of mask images (white = hole), used in turn.
-        crop: ``"resize"``, ``"center"`` or ``"random"`` (see
+        crop: ``"resize"``, ``"center"``, ``"random"`` or ``"grid"`` (see
             :func:`load_eval_images`); default: what the model was trained
             on (:func:`piigan_tf.data.preprocess.model_crop`: ``resize`` for ``RANDOM_CROP: false``,
             else ``center``).
+        windows_per_side: Grid windows a row and a column (``crop="grid"``).
         config: Training config; default ``inpainter.config``, else the
             defaults (128×128 images, 64×64 hole box).
         **kwargs: Passed to :func:`evaluate`.
@@ -693,7 +708,8 @@ def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples
     if crop is None:
         crop = model_crop(config)
     files = list_eval_files(data)
-    names, images = load_eval_images(files, config.img_hw, crop, seed, max_images)
+    names, images = load_eval_images(files, config.img_hw, crop, seed, max_images,
+                                     windows_per_side)
     mask_files = mask_files_in(mask_dir) if mask_dir else None
     masks = make_eval_masks(len(images), config.img_hw, config.box_hw, mask_type, seed,
                             (config.MAX_DELTA_HEIGHT, config.MAX_DELTA_WIDTH),
@@ -703,7 +719,7 @@ def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples
         "data": os.fspath(data),
         "masks": os.fspath(mask_dir) if mask_dir else mask_type,
         "hole_box": list(config.box_hw),
-        "crop": crop,
+        "crop": crop if crop != "grid" else f"grid of {windows_per_side}x{windows_per_side}",
     })
     return result
 

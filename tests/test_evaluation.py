@@ -173,6 +173,20 @@ def test_load_eval_images_crops_and_skips_bad_files(image_dir, tmp_path):
         E.list_eval_files(tmp_path / "nowhere")
 
 
+def test_load_eval_images_grid_takes_several_windows_of_each_image(image_dir):
+    files = E.list_eval_files(image_dir)
+    names, images = E.load_eval_images(files, HW, crop="grid", max_images=2)
+    # 40 x 44 images, 32 x 32 windows: corners at rows 0, 8 and columns 0, 12.
+    assert names == [f"img{i}_y{y}_x{x}" for i in (0, 1) for y in (0, 8) for x in (0, 12)]
+    assert images.shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(images[3], smooth_image(0)[8:40, 12:44])
+    np.testing.assert_array_equal(images[4], smooth_image(1)[:32, :32])
+    names, _ = E.load_eval_images(files, HW, crop="grid", windows_per_side=1, max_images=5)
+    assert names == [f"img{i}_y4_x6" for i in range(5)]  # the centre windows
+    with pytest.raises(ValueError, match="crop must be one of"):
+        E.load_eval_images(files, HW, crop="tiles")
+
+
 # ---------------------------------------------------------------- scoring
 def test_perfect_completions_score_as_identical():
     truth = smooth_image(3, HW)
@@ -349,6 +363,14 @@ def test_cli_baselines_only_and_errors(image_dir, tmp_path, capsys):
     assert cli.main(["--baselines_only", "--data", str(image_dir), "--output_dir", str(out),
                      "--no_perceptual", "--no_progress"]) == 0
     assert json.loads((out / "metrics.json").read_text())["settings"]["num_images"] == 5
+    grid = tmp_path / "grid"
+    assert cli.main(["--baselines_only", "--data", str(image_dir), "--output_dir", str(grid),
+                     "--crop", "grid", "--max_images", "2", "--no_perceptual",
+                     "--no_progress"]) == 0
+    settings = json.loads((grid / "metrics.json").read_text())["settings"]
+    assert settings["num_images"] == 8 and settings["crop"] == "grid of 2x2"
+    with pytest.raises(SystemExit):
+        cli.main(["--baselines_only", "--data", str(image_dir), "--windows_per_side", "0"])
     assert cli.main(["--baselines_only", "--data", str(tmp_path / "missing"),
                      "--no_perceptual", "--no_progress"]) == 2
     assert "no such file list or image folder" in capsys.readouterr().err

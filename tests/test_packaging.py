@@ -149,7 +149,12 @@ def test_shipped_model_dir_prefers_the_checkout_then_an_install_prefix(tmp_path)
     assert loading.shipped_model_dir(checkout, [str(prefix)]) == checkout
 
 
-def test_the_shipped_models_stay_small():
-    """What the wheel installs from pretrained/ stays within 10 MB in all."""
-    total = sum(p.stat().st_size for p in (ROOT / "pretrained").rglob("*") if p.is_file())
-    assert total < 10 * 1024**2, f"pretrained/ holds {total / 1024**2:.1f} MB"
+def test_each_shipped_model_stays_within_10_mb():
+    """Every model folder the wheel installs (generator, config, logs) stays within 10 MB,
+    and so does every one in training that is to be installed."""
+    folders = (loading.shipped_model_dirs(ROOT / "pretrained")
+               + loading.shipped_model_dirs(ROOT / "in_training"))
+    assert folders
+    for folder in folders:
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        assert size <= 10 * 1024**2, f"{folder} holds {size / 1024**2:.1f} MB"

@@ -17,7 +17,7 @@ import pytest
 from piigan_tf.builders import validation_batch
 from piigan_tf.config import load_config
 from piigan_tf.data import load_image_file
-from piigan_tf.data.preprocess import bring_to_size, fit_to_model
+from piigan_tf.data.preprocess import bring_to_size, fit_to_model, grid_windows
 
 #: (name, height, width): smaller on both sides, smaller on one, larger, odd sizes.
 SIZES = [("small.png", 20, 26), ("thin.png", 20, 90), ("large.png", 70, 50),
@@ -68,3 +68,28 @@ def test_small_images_are_scaled_up_with_the_training_ceil():
         bring_to_size(bring_to_size(wide, (32, 54), "resize"), (32, 32), "center"))
     with pytest.raises(ValueError, match="crop must be one of"):
         bring_to_size(image, (32, 32), "stretch")
+
+
+def test_grid_windows_spread_evenly_from_edge_to_edge():
+    image = np.arange(50 * 70 * 3, dtype=np.uint32).reshape(50, 70, 3).astype(np.uint8)
+    windows = grid_windows(image, (32, 32), 2)
+    assert [corner for corner, _ in windows] == [(0, 0), (0, 38), (18, 0), (18, 38)]
+    for (y, x), window in windows:
+        np.testing.assert_array_equal(window, image[y:y + 32, x:x + 32])
+    three = [corner for corner, _ in grid_windows(image, (32, 32), 3)]
+    assert three == [(y, x) for y in (0, 9, 18) for x in (0, 19, 38)]
+    # One a side is the centre window, as the centre crop cuts it.
+    (_, centre), = grid_windows(image, (32, 32), 1)
+    np.testing.assert_array_equal(centre, bring_to_size(image, (32, 32), "center"))
+    with pytest.raises(ValueError, match="per_side"):
+        grid_windows(image, (32, 32), 0)
+
+
+def test_grid_windows_scale_a_small_image_up_as_the_centre_crop_does():
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:, 15:] = 255
+    windows = grid_windows(image, (32, 32), 2)
+    scaled = bring_to_size(image, (32, 48), "resize")  # s = 1.6: 32 x 48
+    assert [corner for corner, _ in windows] == [(0, 0), (0, 16), (0, 0), (0, 16)]
+    np.testing.assert_array_equal(windows[1][1], scaled[:, 16:])
+    np.testing.assert_array_equal(windows[0][1], scaled[:, :32])

@@ -6,9 +6,11 @@ Examples:
     python evaluate.py --mask_type free_form --seed 3 --output_dir eval/free_form
     python evaluate.py --masks my_masks/            # mask images, white = hole, used in turn
     python evaluate.py --baselines_only --data photos/
+    python evaluate.py --checkpoint_dir in_training/mauflex128 --crop grid   # 4 windows a tile
 
 Each image is brought to the model's IMG_SHAPES as in training (resized for a
-model trained with RANDOM_CROP false, else a centre crop), given one mask
+model trained with RANDOM_CROP false, else a centre crop; --crop grid takes
+several native windows of each image instead), given one mask
 (default: the reference's HEIGHT x WIDTH box at the centre) and completed
 --num_samples times by PiiGAN and once each by OpenCV Telea and Navier-Stokes.
 Written to --output_dir: results.md (table), metrics.json, per_image.csv,
@@ -52,11 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default); box = the training box (centred, jittered); random_box; free_form")
     p.add_argument("--masks", default=None,
                    help="folder of mask images (white = hole) used in turn instead of --mask_type")
-    p.add_argument("--crop", choices=("resize", "center", "random"), default=None,
+    p.add_argument("--crop", choices=("resize", "center", "random", "grid"), default=None,
                    help="how images are brought to the model's size: resize (whole image), "
-                        "center (centre window at native scale) or random (the training "
-                        "RANDOM_CROP seeded by --seed); default: as the model was trained "
-                        "(resize for RANDOM_CROP false, else center)")
+                        "center (centre window at native scale), random (the training "
+                        "RANDOM_CROP seeded by --seed) or grid (--windows_per_side squared "
+                        "evenly spread native windows of each image); default: as the model "
+                        "was trained (resize for RANDOM_CROP false, else center)")
+    p.add_argument("--windows_per_side", type=int, default=2,
+                   help="with --crop grid: windows a row and a column of each image, the outer "
+                        "ones touching its edges (default 2: four windows an image)")
     p.add_argument("--window", type=int, default=None,
                    help="least side of the window each hole is completed in (default: the "
                         "model's; images no larger are completed whole, as test.py does)")
@@ -75,7 +81,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     load_tensorflow(args.verbose)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("num_samples", "batch_size"):
+    for name in ("num_samples", "batch_size", "windows_per_side"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.max_images is not None and args.max_images < 1:
@@ -103,6 +109,7 @@ def main(argv=None) -> int:
         result = evaluate_files(
             inpainter, args.data, num_samples=args.num_samples, max_images=args.max_images,
             seed=args.seed, mask_type=args.mask_type, mask_dir=args.masks, crop=args.crop,
+            windows_per_side=args.windows_per_side,
             batch_size=args.batch_size, perceptual=not args.no_perceptual,
             num_examples=args.grid_images, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:

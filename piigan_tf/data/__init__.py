@@ -20,8 +20,8 @@ _EXPORTS = {
         "build_dataset",
         "load_image_file",
     ),
-    "preprocess": ("CROPS", "bring_to_size", "center_crop_image", "fit_to_model", "model_crop",
-                   "random_crop_image", "resize_image"),
+    "preprocess": ("CROPS", "bring_to_size", "center_crop_image", "fit_to_model", "grid_windows",
+                   "model_crop", "random_crop_image", "resize_image"),
     "flist": ("read_flist", "write_flist", "list_images", "split_files", "make_flists"),
     "datasets": ("DATASETS", "DatasetInfo", "DatasetNotFoundError", "resolve_dataset"),
     "sample": ("ensure_sample_dataset", "example_face"),
@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
         scan_files,
     )
     from piigan_tf.data.preprocess import (CROPS, bring_to_size, center_crop_image, fit_to_model,
-                                           model_crop, random_crop_image, resize_image)
+                                           grid_windows, model_crop, random_crop_image,
+                                           resize_image)
     from piigan_tf.data.sample import ensure_sample_dataset, example_face
 
 

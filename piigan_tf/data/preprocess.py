@@ -10,7 +10,8 @@ way its config says:
   ``s = max(th/h, tw/w)`` to ``(ceil(h·s), ceil(w·s))`` (the reference's
   neuralgym ``np_random_crop``). Training takes a random window
   (:func:`random_crop_image`); inference, evaluation and the demo the centre
-  one (:func:`center_crop_image`), the same scaling.
+  one (:func:`center_crop_image`), the same scaling. Evaluation can also take
+  several evenly spread windows of each image (:func:`grid_windows`).
 
 The training pipeline (``piigan_tf.data.pipeline``) runs these functions in
 its graph; :func:`fit_to_model` and :func:`bring_to_size` run the same ones on
@@ -26,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = ["CROPS", "bring_to_size", "center_crop_image", "crop_window", "fit_to_model",
-           "model_crop", "random_crop_image", "resize_image"]
+           "grid_windows", "model_crop", "random_crop_image", "resize_image"]
 
 #: How an image is brought to a model's size: ``resize`` (the whole image,
 #: as training with ``RANDOM_CROP: false``), ``center`` (the centre window at
@@ -124,6 +125,43 @@ def center_crop_image(image: tf.Tensor, target_hw: Sequence[int]) -> tf.Tensor:
     crop = image[top : top + target_h, left : left + target_w]
     crop.set_shape([target_h, target_w, 3])
     return crop
+
+
+def grid_windows(image: np.ndarray, hw: Sequence[int], per_side: int = 2
+                 ) -> list[tuple[tuple[int, int], np.ndarray]]:
+    """``per_side`` x ``per_side`` windows of ``hw`` at native scale, evenly spread.
+
+    The first and last window of a row (column) touch the image's left and
+    right (top and bottom) edges; one window a side is the centre one. An
+    image smaller than ``hw`` on a side is scaled up first, as
+    :func:`center_crop_image` does; windows overlap where the image is
+    smaller than ``per_side`` windows a side.
+
+    Args:
+        image: uint8 RGB ``[h, w, 3]``.
+        hw: ``(H, W)``, the window size.
+        per_side: Windows a row and a column (at least 1).
+
+    Returns:
+        ``[((top, left), window), ...]`` row by row, the corners in the
+        (scaled) image and uint8 ``[H, W, 3]`` windows.
+    """
+    if per_side < 1:
+        raise ValueError(f"per_side must be at least 1, got {per_side}")
+    th, tw = (int(v) for v in hw)
+    image = np.asarray(image, np.uint8)
+    needs_scaling, scaled_h, scaled_w = (
+        int(v) for v in _covering_size(image.shape[0], image.shape[1], (th, tw)))
+    if needs_scaling:
+        image = resize_image(tf.constant(image), (scaled_h, scaled_w)).numpy()
+
+    def starts(size, side):
+        if per_side == 1:
+            return [(size - side) // 2]
+        return [int(v) for v in np.linspace(0, size - side, per_side).round()]
+
+    return [((y, x), np.ascontiguousarray(image[y:y + th, x:x + tw]))
+            for y in starts(scaled_h, th) for x in starts(scaled_w, tw)]
 
 
 def bring_to_size(image: np.ndarray, hw: Sequence[int], crop: str = "resize",

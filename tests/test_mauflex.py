@@ -120,3 +120,24 @@ def test_aerial_models_are_shown_public_domain_textures():
     # Native-scale centre windows (RANDOM_CROP), not the whole texture resized.
     np.testing.assert_array_equal(examples[0][1], textures[0][1][192:320, 192:320])
     assert example_images(load_config(preset="celeba64"), 1)[0][0] == "astronaut_face"
+
+
+def test_textures_are_tinted_by_brightness_rank_with_the_aerial_ramp():
+    import skimage.data
+
+    from piigan_tf.data.sample import AERIAL_RAMP, example_textures, tint
+
+    ramp = ((0.0, (0, 0, 0)), (1.0, (200, 100, 0)))
+    grey = np.repeat(np.array([10, 10, 50, 250], np.uint8), 25).reshape(10, 10)
+    # Mid-rank quantiles 0.25, 0.625, 0.875 of the three levels.
+    np.testing.assert_array_equal(tint(grey, ramp)[0, 0], [50, 25, 0])
+    np.testing.assert_array_equal(tint(grey, ramp)[5, 0], [125, 62, 0])  # 62.5 rounds to even
+    np.testing.assert_array_equal(tint(grey, ramp)[9, 9], [175, 88, 0])
+    grass = skimage.data.grass()
+    tinted = dict(example_textures())["grass"]
+    brightness = tinted.astype(float) @ [0.299, 0.587, 0.114]
+    # Brighter grey stays brighter colour; the colours span the ramp.
+    assert np.all(np.diff([brightness[grass == v].mean() for v in np.unique(grass)]) >= -1e-9)
+    assert tinted[..., 1].mean() > tinted[..., 2].mean() + 30  # green foliage, not grey
+    lo, hi = AERIAL_RAMP[0][1], AERIAL_RAMP[-1][1]
+    assert (tinted >= np.minimum(lo, hi)).all() and (tinted <= np.maximum(lo, hi)).all()

@@ -55,21 +55,47 @@ def _load_photo(name: str) -> np.ndarray:
 #: Public-domain textures bundled with scikit-image, shown to aerial models.
 TEXTURES = ("grass", "gravel")
 
+#: The colour ramp of aerial foliage: ``(quantile, RGB)``, the mean colour of
+#: the pixels at each brightness quantile of MauFlex's training tiles (from
+#: deep shadow through canopy to sunlit ground). Only these seven colours are
+#: taken from the dataset, no pixel of it.
+AERIAL_RAMP = ((0.0, (3, 14, 3)), (0.1, (24, 59, 5)), (0.3, (71, 116, 18)),
+               (0.5, (104, 137, 40)), (0.7, (129, 164, 52)), (0.9, (184, 187, 90)),
+               (1.0, (245, 242, 188)))
+
+
+def tint(grey: np.ndarray, ramp=AERIAL_RAMP) -> np.ndarray:
+    """A grey image coloured by brightness rank: its quantile ``q`` pixel gets the ramp's colour at ``q``.
+
+    Args:
+        grey: uint8 ``[h, w]``.
+        ramp: ``(quantile, (r, g, b))`` from quantile 0 to 1, colours between
+            them interpolated linearly.
+
+    Returns:
+        uint8 RGB ``[h, w, 3]``; brighter grey stays brighter colour.
+    """
+    grey = np.asarray(grey)
+    # The quantile of each grey level: the mid-rank of its pixels.
+    counts = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    below = np.cumsum(counts) - counts
+    quantile = (below + counts / 2) / grey.size
+    stops = [q for q, _ in ramp]
+    lut = np.stack([np.interp(quantile, stops, [c[k] for _, c in ramp]) for k in range(3)], -1)
+    return np.round(lut).astype(np.uint8)[grey]
+
 
 def example_textures() -> list[tuple[str, np.ndarray]]:
     """``(name, uint8 RGB [512, 512, 3])`` textures the project may ship.
 
-    scikit-image's public-domain ``grass`` and ``gravel`` photographs (grey,
-    repeated over three channels): stand-ins for aerial imagery, whose
-    datasets (MauFlex) may not be redistributed.
+    scikit-image's public-domain ``grass`` and ``gravel`` photographs, grey,
+    coloured with :data:`AERIAL_RAMP` (:func:`tint`): stand-ins for aerial
+    imagery, whose datasets (MauFlex) may not be redistributed. Aerial models
+    have only seen colour, so they are shown colour.
     """
     import skimage.data
 
-    out = []
-    for name in TEXTURES:
-        grey = getattr(skimage.data, name)()
-        out.append((name, np.ascontiguousarray(np.repeat(grey[..., np.newaxis], 3, axis=-1))))
-    return out
+    return [(name, tint(getattr(skimage.data, name)())) for name in TEXTURES]
 
 
 def _random_views(photo: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:

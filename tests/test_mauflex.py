@@ -141,3 +141,17 @@ def test_textures_are_tinted_by_brightness_rank_with_the_aerial_ramp():
     assert tinted[..., 1].mean() > tinted[..., 2].mean() + 30  # green foliage, not grey
     lo, hi = AERIAL_RAMP[0][1], AERIAL_RAMP[-1][1]
     assert (tinted >= np.minimum(lo, hi)).all() and (tinted <= np.maximum(lo, hi)).all()
+
+
+def test_colour_ramp_is_the_mean_colour_near_each_brightness_quantile():
+    from piigan_tf.data.sample import colour_ramp
+
+    # Half the pixels dark red, half bright blue-white, over two images.
+    dark = np.zeros((10, 10, 3), np.uint8)
+    dark[..., 0] = 100
+    bright = np.full((10, 10, 3), 200, np.uint8)
+    ramp = colour_ramp([dark, bright], quantiles=(0.02, 0.25, 0.75, 0.98), width=0.01)
+    assert ramp == ((0.02, (100, 0, 0)), (0.25, (100, 0, 0)), (0.75, (200, 200, 200)),
+                    (0.98, (200, 200, 200)))
+    # Straddling the boundary, the two halves are averaged.
+    assert colour_ramp([dark, bright], quantiles=(0.5,), width=0.1) == ((0.5, (150, 100, 100)),)

@@ -57,11 +57,32 @@ TEXTURES = ("grass", "gravel")
 
 #: The colour ramp of aerial foliage: ``(quantile, RGB)``, the mean colour of
 #: the pixels at each brightness quantile of MauFlex's training tiles (from
-#: deep shadow through canopy to sunlit ground). Only these seven colours are
-#: taken from the dataset, no pixel of it.
-AERIAL_RAMP = ((0.0, (3, 14, 3)), (0.1, (24, 59, 5)), (0.3, (71, 116, 18)),
-               (0.5, (104, 137, 40)), (0.7, (129, 164, 52)), (0.9, (184, 187, 90)),
-               (1.0, (245, 242, 188)))
+#: deep shadow through canopy to sunlit ground), measured by
+#: ``python bench/aerial_ramp.py --data data/mauflex/train.flist``
+#: (:func:`colour_ramp`). Only these seven colours come from the dataset.
+AERIAL_RAMP = ((0.02, (4, 18, 3)), (0.1, (23, 56, 6)), (0.3, (66, 111, 16)),
+               (0.5, (97, 136, 31)), (0.7, (124, 161, 50)), (0.9, (179, 184, 87)),
+               (0.98, (222, 218, 157)))
+RAMP_QUANTILES = tuple(q for q, _ in AERIAL_RAMP)
+
+
+def colour_ramp(images, quantiles=RAMP_QUANTILES, width: float = 0.01):
+    """``((q, (r, g, b)), ...)``: the mean colour of the pixels ranked near each brightness quantile.
+
+    Args:
+        images: uint8 RGB ``[h, w, 3]`` arrays, pooled.
+        quantiles: Brightness quantiles in ``[0, 1]``.
+        width: Pixels ranked within ``q ± width`` are averaged.
+    """
+    pixels = np.concatenate([np.asarray(im, np.float64).reshape(-1, 3) for im in images])
+    order = np.argsort(pixels @ np.array([0.299, 0.587, 0.114]), kind="stable")
+    n = len(order)
+    ramp = []
+    for q in quantiles:
+        lo = int(np.clip(round((q - width) * n), 0, n - 1))
+        hi = int(np.clip(round((q + width) * n), lo + 1, n))
+        ramp.append((q, tuple(int(v) for v in np.round(pixels[order[lo:hi]].mean(axis=0)))))
+    return tuple(ramp)
 
 
 def tint(grey: np.ndarray, ramp=AERIAL_RAMP) -> np.ndarray:
@@ -69,8 +90,8 @@ def tint(grey: np.ndarray, ramp=AERIAL_RAMP) -> np.ndarray:
 
     Args:
         grey: uint8 ``[h, w]``.
-        ramp: ``(quantile, (r, g, b))`` from quantile 0 to 1, colours between
-            them interpolated linearly.
+        ramp: ``(quantile, (r, g, b))`` in rising quantile, colours between
+            them interpolated linearly, beyond the ends held.
 
     Returns:
         uint8 RGB ``[h, w, 3]``; brighter grey stays brighter colour.

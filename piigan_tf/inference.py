@@ -145,7 +145,7 @@ def example_images(config, num_images: int = 4) -> list[tuple[str, np.ndarray]]:
 
     A face model (``DATASET`` celeba or celebahq) gets the astronaut's face
     framed like CelebA (:func:`piigan_tf.data.example_face`); an aerial model
-    (mauflex) the grass and gravel textures
+    (mauflex) the grass and gravel textures in aerial colours
     (:func:`piigan_tf.data.sample.example_textures`); any other the first
     ``num_images`` validation images of the embedded sample set. All come
     from scikit-image's public-domain photographs and are brought to the

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "where one pass would exceed Inpainter.max_pixels; default 10)")
     p.add_argument("--image", default=None,
                    help="an image file or a folder of images (default: the model's examples: "
-                        "a public-domain face for a face model, else sample-set images)")
+                        "a public-domain face for a face model, scikit-image's grass and gravel "
+                        "in aerial colours for an aerial one, else sample-set images)")
     p.add_argument("--num_images", type=int, default=4,
                    help="how many sample-set images to use when --image is not given (default 4)")
     p.add_argument("--mask", default=None,

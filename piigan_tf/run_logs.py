@@ -26,7 +26,6 @@ from typing import IO, Sequence
 
 import numpy as np
 
-from piigan_tf.checkpoints import error_text
 
 log = logging.getLogger("piigan_tf")
 
@@ -114,6 +113,8 @@ class StepLog:
             self._failed(e)
 
     def _failed(self, error: OSError) -> None:
+        from piigan_tf.checkpoints import error_text  # TensorFlow: only when a write fails
+
         log.warning("cannot write %s (%s); %s go to TensorBoard only", self.path,
                     error_text(error), self.what)
         self.close()

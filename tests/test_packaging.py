@@ -112,6 +112,11 @@ def test_command_modules_set_the_environment_before_tensorflow_loads():
     # The file lists and the learning curve need no TensorFlow (they start
     # instantly); every other program loads it first thing, quietly.
     tf_free = {"piigan_tf.cli.flist", "piigan_tf.cli.learning_curve"}
+    code = ("import sys, piigan_tf.cli.flist, piigan_tf.cli.learning_curve, piigan_tf.data.flist, "
+            "piigan_tf.learning_curve, piigan_tf.run_logs\n"
+            "print('tensorflow' in sys.modules)\n")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.split() == ["False"]
     for name in modules:
         module = importlib.import_module(name)
         if name in tf_free:
@@ -158,3 +163,4 @@ def test_each_shipped_model_stays_within_10_mb():
     for folder in folders:
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         assert size <= 10 * 1024**2, f"{folder} holds {size / 1024**2:.1f} MB"
+

@@ -183,3 +183,15 @@ def test_learning_curve_joins_a_run_trained_in_segments(tmp_path, capsys):
     assert read_eval_log(merged) == joined and out.stat().st_size > 10_000
     with pytest.raises(SystemExit):  # several files need their offsets
         main([str(a), str(b)])
+
+
+def test_a_step_log_that_cannot_be_written_warns_in_one_line(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    log = StepLog(blocker / "losses.jsonl", 0, what="losses")  # its folder is a file
+    log.write(1, {"loss": 1.0})  # nothing to write to: no error
+    log.close()
+    (record,) = [r for r in caplog.records if "cannot write" in r.getMessage()]
+    message = record.getMessage()
+    assert "[ENOTDIR]" in message or "[EEXIST]" in message, message
+    assert message.endswith("losses go to TensorBoard only") and "\n" not in message

@@ -19,11 +19,19 @@ N), hole SSIM, hole L1, diversity (mean pairwise hole L1 of the N samples)
 and, where the CSV has them, the texture ratio (hole TV / the truth's) and
 SWD of hole patches (its noise floor dotted), with OpenCV Telea,
 Navier–Stokes and FSR on the same images and holes as horizontal lines. This module needs matplotlib, not TensorFlow.
+
+Whether a run is still improving is a question of trend against noise (a
+GAN's evaluations jump by about a dB between checkpoints): :func:`trends`
+fits a straight line to each measure over the last evaluations and calls it
+improving or worsening only where the slope is more than twice its standard
+error, and "flat" otherwise. The command prints that table under the figure.
 """
 
 from __future__ import annotations
 
 import os
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 #: (column, panel title, better direction); baselines are ``<method>_<column>``.
@@ -37,6 +45,80 @@ PANELS = (
 )
 BASELINES = (("telea", "OpenCV Telea", "tab:orange"), ("navier_stokes", "OpenCV Navier-Stokes", "tab:green"),
              ("fsr", "OpenCV FSR", "tab:red"))
+
+
+#: Measures whose trend the command prints: PANELS, with best of N after the mean PSNR.
+TREND_KEYS = (("psnr_hole", "hole PSNR (dB)", "higher"),
+              ("best_psnr_hole", "best-of-N hole PSNR (dB)", "higher")) + PANELS[1:]
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A least-squares line through one measure's last evaluations.
+
+    ``slope`` and ``stderr`` are per 1,000 steps, in the measure's units (for
+    the texture ratio, of its distance from 1). ``verdict`` is "improving" or
+    "worsening" where ``|slope| > 2 * stderr`` (the direction judged by the
+    measure's better direction), else "flat (within noise)".
+    """
+
+    key: str
+    label: str
+    last: float
+    slope: float
+    stderr: float
+    verdict: str
+
+
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Slope and its standard error of the ordinary least-squares line (n >= 3)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    residual = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys))
+    return slope, math.sqrt(residual / (n - 2) / sxx)
+
+
+def trends(rows: list[dict], last: int = 6) -> list[Trend]:
+    """The trend of each measure in :data:`TREND_KEYS` over the last ``last`` evaluations.
+
+    Measures that fewer than 3 of those rows have are left out (a line through
+    two points has no error to judge it by).
+
+    Raises:
+        ValueError: ``last`` below 3.
+    """
+    if last < 3:
+        raise ValueError(f"a trend needs at least 3 evaluations, got last={last}")
+    window = sorted(rows, key=lambda r: r["step"])[-last:]
+    found = []
+    for key, label, better in TREND_KEYS:
+        have = [r for r in window if r.get(key) is not None and math.isfinite(float(r[key]))]
+        if len(have) < 3:
+            continue
+        xs = [r["step"] / 1000.0 for r in have]
+        values = [float(r[key]) for r in have]
+        ys = [abs(v - 1.0) for v in values] if better == "closer to 1" else values
+        slope, stderr = _fit(xs, ys)
+        sign = -1.0 if better in ("lower", "closer to 1") else 1.0
+        if abs(slope) > 2 * stderr:
+            verdict = "improving" if sign * slope > 0 else "worsening"
+        else:
+            verdict = "flat (within noise)"
+        found.append(Trend(key, label, values[-1], slope, stderr, verdict))
+    return found
+
+
+def format_trends(found: list[Trend], first_step: int, last_step: int) -> str:
+    """The table the command prints: one line a measure."""
+    lines = [f"trend over steps {first_step}..{last_step} (least-squares slope per 1,000 steps "
+             "± its standard error; improving/worsening where |slope| > 2 errors):"]
+    for t in found:
+        of = " (slope of |ratio - 1|)" if t.key == "texture_ratio" else ""
+        lines.append(f"  {t.label:34s} last {t.last:9.4g}   slope {t.slope:+9.3g} ± {t.stderr:<8.2g}"
+                     f"  {t.verdict}{of}")
+    return "\n".join(lines)
 
 
 def join_segments(segments: list[list[dict]], offsets: list[int]) -> list[dict]:

@@ -195,3 +195,60 @@ def test_a_step_log_that_cannot_be_written_warns_in_one_line(tmp_path, caplog):
     message = record.getMessage()
     assert "[ENOTDIR]" in message or "[EEXIST]" in message, message
     assert message.endswith("losses go to TensorBoard only") and "\n" not in message
+
+
+def test_trends_tell_a_rising_measure_from_noise():
+    from piigan_tf.learning_curve import trends
+
+    steps = [0, 250, 500, 750, 1000, 1250]
+    jitter = [0.4, -0.4, 0.4, -0.4, 0.4, -0.4]  # alternating: mean 0, no trend
+    rows = [{"step": s,
+             "psnr_hole": 20.0 + 2.0 * s / 1000,  # exactly +2 dB per 1,000 steps
+             "ssim_hole": 0.4 + j,  # flat, noisy
+             "l1_hole": 0.1 + 0.01 * s / 1000,  # lower is better: rising is worse
+             "texture_ratio": 1.5 - 0.4 * s / 1000,  # 1.5 -> 1.0: nearer 1 each time
+             "swd": 300.0 - 40.0 * s / 1000 + 5 * j}
+            for s, j in zip(steps, jitter)]
+    found = {t.key: t for t in trends(rows, last=6)}
+    assert set(found) == {"psnr_hole", "ssim_hole", "l1_hole", "texture_ratio", "swd"}
+    psnr = found["psnr_hole"]
+    assert psnr.slope == pytest.approx(2.0) and psnr.stderr == pytest.approx(0.0, abs=1e-9)
+    assert psnr.verdict == "improving" and psnr.last == pytest.approx(22.5)
+    assert found["ssim_hole"].verdict == "flat (within noise)"
+    # By hand: x - mean(x) = -.625 ... .625 (thousands of steps), sum of squares 1.09375,
+    # sum((x - mean) * y) = 0.4 * (-.625 + .375 - .125 - .125 + .375 - .625) = -0.3.
+    assert found["ssim_hole"].slope == pytest.approx(-0.3 / 1.09375, rel=1e-9)
+    assert found["l1_hole"].verdict == "worsening"
+    assert found["texture_ratio"].slope == pytest.approx(-0.4) and \
+        found["texture_ratio"].verdict == "improving"
+    assert found["swd"].verdict == "improving"  # -40 per 1,000 steps against +-2 of noise
+
+    # Only the last N rows count: over the last 3 the PSNR turns down.
+    rows.append({"step": 1500, "psnr_hole": 19.0})
+    rows.append({"step": 1750, "psnr_hole": 15.5})
+    (late,) = trends(rows, last=3)
+    assert late.key == "psnr_hole" and late.verdict == "worsening"
+    with pytest.raises(ValueError, match="at least 3"):
+        trends(rows, last=2)
+
+
+def test_learning_curve_command_prints_the_trend(tmp_path, capsys):
+    from piigan_tf.cli.learning_curve import main
+    from piigan_tf.run_logs import write_eval_log
+
+    rows = [{"step": s, "psnr_hole": 10.0 + s / 100, "ssim_hole": 0.5, "l1_hole": 0.1,
+             "diversity_l1": 0.05} for s in (0, 100, 200, 300)]
+    csv_path = write_eval_log(rows, tmp_path / "eval.csv")
+    assert main([str(csv_path), "-o", str(tmp_path / "c.png"), "--trend_last", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "trend over steps 100..300" in out
+    (psnr,) = [line for line in out.splitlines() if line.strip().startswith("hole PSNR")]
+    assert "+10" in psnr and psnr.rstrip().endswith("improving")
+    assert "hole SSIM" in out and "flat (within noise)" in out
+    assert main([str(csv_path), "-o", str(tmp_path / "c.png"), "--trend_last", "0"]) == 0
+    assert "trend" not in capsys.readouterr().out
+    write_eval_log(rows[:2], tmp_path / "short.csv")
+    assert main([str(tmp_path / "short.csv"), "-o", str(tmp_path / "c.png")]) == 0
+    assert "no trend: 2 evaluation(s)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(csv_path), "--trend_last", "2"])

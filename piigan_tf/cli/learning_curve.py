@@ -9,6 +9,11 @@ counter starts again at 0) is drawn on one axis: give each segment's CSV and
 the step its step 0 continues from; --write_csv keeps the joined rows:
     python -m piigan_tf.cli.learning_curve first/eval.csv second/eval.csv --offsets 0 3632 \\
         --write_csv joined.csv -o curve.png
+
+It also prints each measure's trend over the last evaluations (--trend_last):
+the least-squares slope per 1,000 steps with its standard error, and whether
+the measure is improving, worsening or flat within the evaluations' noise;
+a way to decide whether more training is worth it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the joined rows (steps from the first segment) as a CSV")
     p.add_argument("--restarts", type=int, nargs="*", default=None,
                    help="steps to mark as restarts (default: the offsets after the first)")
+    p.add_argument("--trend_last", type=int, default=6, metavar="N",
+                   help="print each measure's trend over the last N evaluations "
+                        "(at least 3; 0 prints none; default 6)")
     p.add_argument("--title", default=None, help="figure title (default: the CSV's folder)")
     return p
 
@@ -41,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from piigan_tf.learning_curve import join_segments, plot_learning_curve
+    if args.trend_last and args.trend_last < 3:
+        parser.error(f"--trend_last needs at least 3 evaluations (or 0 for none), got {args.trend_last}")
+    from piigan_tf.learning_curve import format_trends, join_segments, plot_learning_curve, trends
     from piigan_tf.run_logs import read_eval_log, write_eval_log
 
     sources = [Path(c) for c in args.csv]
@@ -72,6 +82,13 @@ def main(argv=None) -> int:
     plot_learning_curve(rows, output, title, restarts)
     print(f"{len(rows)} evaluations (steps {rows[0]['step']}..{rows[-1]['step']}) -> {output}"
           + (f", {args.write_csv}" if args.write_csv else ""))
+    if args.trend_last:
+        window = rows[-args.trend_last:]
+        found = trends(rows, args.trend_last)
+        if found:
+            print(format_trends(found, window[0]["step"], window[-1]["step"]))
+        else:
+            print(f"no trend: {len(window)} evaluation(s), a trend needs 3")
     return 0
 
 

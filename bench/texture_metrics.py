@@ -9,7 +9,7 @@ validation frame) with the centred hole, fills whose nature is known:
   image (real texture, wrong content);
 * ``copy_blur``: that block blurred (Gaussian, sigma 1.5);
 
-with every figure ``evaluate.py`` reports (hole PSNR, SSIM, L1, texture
+with every figure ``evaluate.py`` reports (hole PSNR, SSIM, L1, colour offset, texture
 ratio, SWD and its noise floor). It shows why PSNR alone cannot judge a fill
 on textured images: smooth fills and a flat colour score close to one
 another, a real texture loses PSNR, while the texture ratio and SWD put the
@@ -45,6 +45,9 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     _common.configure_env()
+    from piigan_tf.cli.common import load_tensorflow
+
+    load_tensorflow(verbose=False)
     import cv2
     import numpy as np
 
@@ -104,13 +107,14 @@ def main(argv=None) -> int:
           f"centred {hole}x{hole} hole; {time.perf_counter() - t0:.1f} s")
     for note in notes:
         print(f"note: {note}")
-    print(f"{'fill':<14}{'PSNR hole':>10}{'SSIM hole':>10}{'L1 hole':>9}{'texture':>9}{'SWD':>8}")
+    print(f"{'fill':<14}{'PSNR hole':>10}{'SSIM hole':>10}{'L1 hole':>9}{'colour':>8}{'texture':>9}"
+          f"{'SWD':>8}")
     for key in completions:
         ratio = M.texture_ratio([r["tv_inside"] for r in rows if r["method"] == key],
                                 [t["tv_inside"] for t in truth_tv])
         m = means[key]
         print(f"{key:<14}{m['psnr_hole']:>10.2f}{m['ssim_hole']:>10.3f}{m['l1_hole']:>9.4f}"
-              f"{ratio:>9.3f}{swd[key]:>8.1f}")
+              f"{m['colour_offset_hole']:>8.4f}{ratio:>9.3f}{swd[key]:>8.1f}")
         print(f"RESULT {key}_psnr_hole {m['psnr_hole']:.3f}")
         print(f"RESULT {key}_texture_ratio {ratio:.4f}")
         print(f"RESULT {key}_swd {swd[key]:.2f}")

@@ -106,6 +106,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("psnr_hole", "PSNR hole (dB)", "higher", "{:.2f}"),
     MetricInfo("ssim_hole", "SSIM hole box", "higher"),
     MetricInfo("l1_hole", "L1 hole", "lower"),
+    MetricInfo("colour_offset_hole", "colour offset: hole's mean RGB to truth's", "lower"),
     MetricInfo("tv_hole", "TV hole", "closer to ground truth"),
     MetricInfo("texture_ratio", "texture ratio: TV inside hole / truth's", "closer to 1", "{:.3f}"),
     MetricInfo("swd", "SWD hole patches (x1e3, first sample)", "lower", "{:.1f}"),
@@ -369,6 +370,7 @@ def score_completions(truth, completions, mask, lpips: M.LPIPSDistance | None = 
             "best_psnr_hole": float(M.best_of_n(psnr_hole)),
             "ssim_hole": float(np.mean(M.hole_ssim(truth, completions, mask))),
             "l1_hole": float(np.mean(M.l1(truth, completions, mask))),
+            "colour_offset_hole": float(np.mean(M.colour_offset(truth, completions, mask))),
             "tv_hole": float(np.mean(M.total_variation(completions, mask))),
             "tv_inside": float(np.mean(M.total_variation(completions, mask, within_hole=True))),
             "best_psnr": float(M.best_of_n(psnr)),
@@ -757,7 +759,8 @@ def markdown_report(result: EvaluationResult) -> str:
               "the holes / the truth's (1 = as textured as the real holes); SWD = sliced "
               "Wasserstein distance of 7x7 Laplacian-pyramid patches inside the holes, first sample of each "
               "image (ground truth column: its noise floor, two random halves of the real "
-              "patches); L1 and diversities in [0, 1] (/255). Definitions: docs/evaluation.md.", ""]
+              "patches); colour offset = distance between the hole's mean RGB colour and the "
+              "truth's; L1, colour offset and diversities /255. Definitions: docs/evaluation.md.", ""]
     for note in result.notes:
         lines.append(f"- {note}")
     timing = ", ".join(f"{result.labels[m]} {t:.1f} s" for m, t in result.timings.items())

@@ -158,6 +158,31 @@ def l1(a, b, mask=None, max_val: float = 255.0) -> np.ndarray:
     return _masked_mean(np.abs(a - b), mask) / float(max_val)
 
 
+def colour_offset(a, b, mask, max_val: float = 255.0) -> np.ndarray:
+    """How far the mean colour of ``b``'s hole is from ``a``'s: the Euclidean
+    distance between the two mean RGB colours over the hole, divided by ``max_val``.
+
+    It tells whether a fill takes its colour from its surroundings. A hole's
+    squared error is its colour offset squared plus the error left once the
+    means agree, so a textured fill of the right colour keeps a small offset
+    while it loses PSNR, and a fill of the wrong colour loses both.
+
+    Args:
+        a, b: Images ``[..., H, W, C]`` in ``[0, max_val]``.
+        mask: ``[..., H, W, 1]``, non-zero = hole.
+
+    Returns:
+        float64 ``[...]``, 0 for equal hole means; NaN for an empty hole.
+    """
+    a, b = _broadcast(a, b)
+    hole = hole_pixels(mask, a.shape).astype(np.float64)
+    count = hole.sum(axis=(-3, -2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_a = (a * hole).sum(axis=(-3, -2)) / count
+        mean_b = (b * hole).sum(axis=(-3, -2)) / count
+    return np.sqrt(((mean_a - mean_b) ** 2).sum(axis=-1)) / float(max_val)
+
+
 def ssim(a, b, max_val: float = 255.0) -> np.ndarray:
     """Structural similarity (Wang et al. 2004), 11×11 Gaussian window, σ = 1.5.
 

@@ -203,7 +203,8 @@ def test_evaluate_scores_every_method(result):
     assert result.settings["step"] == 3 and result.settings["num_samples"] == 3
     for method in result.methods:
         means = result.means[method]
-        for key in ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole", "tv_hole", "best_psnr",
+        for key in ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole", "colour_offset_hole",
+                    "tv_hole", "best_psnr",
                     "best_ssim", "diversity_l1", "lpips", "lpips_diversity", "fid",
                     "texture_ratio", "swd"):
             assert np.isfinite(means[key]), (method, key)
@@ -272,6 +273,10 @@ def test_score_batch_and_mean_scores_by_hand():
     assert rows[0]["psnr_hole"] == E.PSNR_CAP_DB and rows[0]["l1_hole"] == 0.0
     for i in range(2):  # a black hole is off by the truth's own values there
         assert rows[2 * i + 1]["l1_hole"] == pytest.approx(truth[i][hole[i]].mean() / 255)
+        # ... and its colour is black: the offset is the length of the truth's mean hole colour.
+        assert rows[2 * i + 1]["colour_offset_hole"] == pytest.approx(
+            np.linalg.norm(truth[i][hole[i]].mean(axis=0)) / 255)
+        assert rows[2 * i]["colour_offset_hole"] == 0.0
     assert [t["tv_hole"] for t in truth_tv] == [pytest.approx(float(E.M.total_variation(t, m)))
                         for t, m in zip(truth, masks)]
 

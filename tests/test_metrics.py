@@ -129,6 +129,33 @@ def test_l1_full_and_in_hole():
     assert M.l1(a, a, mask) == 0.0
 
 
+def test_colour_offset_hand_values_and_the_mse_it_explains():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(40, 200, (2, 16, 16, 3))
+    mask = np.zeros((2, 16, 16, 1))
+    mask[:, 4:12, 4:12] = 1
+    assert np.all(M.colour_offset(truth, truth, mask) == 0)
+    shifted = truth + np.array([3.0, 4.0, 0.0])  # the hole's mean moves by (3, 4, 0): 5 levels
+    np.testing.assert_allclose(M.colour_offset(truth, shifted, mask), 5 / 255)
+    np.testing.assert_allclose(M.colour_offset(shifted, truth, mask), 5 / 255)  # symmetric
+    # Zero-mean texture inside the hole: a large L1, no colour offset.
+    noise = rng.choice([-30.0, 30.0], (2, 8, 8, 3))
+    noise -= noise.mean(axis=(1, 2), keepdims=True)
+    textured = truth.copy()
+    textured[:, 4:12, 4:12] += noise
+    assert np.all(M.l1(truth, textured, mask) > 0.1)
+    np.testing.assert_allclose(M.colour_offset(truth, textured, mask), 0, atol=1e-12)
+    # Hole MSE = (255 * offset)^2 / 3 + the MSE left once the hole means agree.
+    both = textured + np.array([3.0, 4.0, 0.0])
+    offset = M.colour_offset(truth, both, mask)
+    np.testing.assert_allclose(M.mse(truth, both, mask), (255 * offset) ** 2 / 3 + M.mse(truth, textured, mask))
+    # Only the hole counts; an empty hole is NaN.
+    outside = truth.copy()
+    outside[:, :2] += 50
+    assert np.all(M.colour_offset(truth, outside, mask) == 0)
+    assert np.isnan(M.colour_offset(truth, shifted, np.zeros_like(mask))).all()
+
+
 def test_total_variation_hand_values():
     assert M.total_variation(np.full((5, 6, 3), 77)) == 0.0
     checker = (np.indices((6, 7)).sum(axis=0) % 2 * 255)[..., None].repeat(3, axis=2)

@@ -175,6 +175,73 @@ class EvaluationResult:
         return "\n".join(lines)
 
 
+    def by_difficulty(self, groups: int = 4) -> dict[str, Any] | None:
+        """Where each method wins and loses: the images in ``groups`` equal
+        groups by the best baseline's hole PSNR (hardest first), with each
+        method's mean hole PSNR there, the model's best of N, and the colour
+        offsets of the model and of that baseline.
+
+        On textured images the smoothest holes are the ones a classical fill
+        gets nearly right, so a mean over all images can hide that a model
+        is level with it on the hard ones and far behind on the easy ones (or
+        the reverse).
+
+        Returns:
+            ``{"reference": method, "groups": [{"count", "low", "high",
+            "psnr_hole": {method: mean}, "best_psnr_hole", "colour_offset_hole":
+            {method: mean}}]}``, hardest group first; None without a baseline
+            or with fewer than two images a group.
+        """
+        baselines = [m for m in self.methods if m != MODEL_KEY]
+        if not baselines or not groups or len(self.per_image) < 2 * groups * len(self.methods):
+            return None
+        reference = max(baselines, key=lambda m: self.means[m].get("psnr_hole", -math.inf))
+        rows = {(r["image"], r["method"]): r for r in self.per_image}
+        images = sorted({r["image"] for r in self.per_image},
+                        key=lambda i: rows[(i, reference)]["psnr_hole"])
+        if len(images) < 2 * groups:
+            return None
+        found = []
+        for part in np.array_split(np.array(images, dtype=object), groups):
+            ref = [rows[(i, reference)]["psnr_hole"] for i in part]
+            entry = {"count": len(part), "low": float(min(ref)), "high": float(max(ref)),
+                     "psnr_hole": {m: _nanmean([rows[(i, m)]["psnr_hole"] for i in part])
+                                   for m in self.methods},
+                     "colour_offset_hole": {m: _nanmean([rows[(i, m)]["colour_offset_hole"]
+                                                         for i in part])
+                                            for m in self.methods}}
+            if MODEL_KEY in self.methods:
+                entry["best_psnr_hole"] = _nanmean([rows[(i, MODEL_KEY)]["best_psnr_hole"]
+                                                    for i in part])
+            found.append(entry)
+        return {"reference": reference, "groups": found}
+
+    def difficulty_table(self, groups: int = 4) -> str:
+        """:meth:`by_difficulty` as a markdown table ("" where it is None)."""
+        split = self.by_difficulty(groups)
+        if split is None:
+            return ""
+        reference, model = split["reference"], MODEL_KEY in self.methods
+        ref_label = self.labels[reference]
+        header = [f"images by {ref_label}'s hole PSNR", "images",
+                  *(f"{self.labels[m]} PSNR hole" for m in self.methods)]
+        if model:
+            header += [f"{self.labels[MODEL_KEY]} best of N", f"{self.labels[MODEL_KEY]} colour offset"]
+        header.append(f"{ref_label} colour offset")
+        lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        for g, entry in enumerate(split["groups"]):
+            name = f"{entry['low']:.1f}–{entry['high']:.1f} dB"
+            name += " (hardest)" if g == 0 else " (easiest)" if g == len(split["groups"]) - 1 else ""
+            cells = [name, str(entry["count"]),
+                     *(f"{entry['psnr_hole'][m]:.2f}" for m in self.methods)]
+            if model:
+                cells += [f"{entry['best_psnr_hole']:.2f}",
+                          f"{entry['colour_offset_hole'][MODEL_KEY]:.4f}"]
+            cells.append(f"{entry['colour_offset_hole'][reference]:.4f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ inputs
 def list_eval_files(data: str | os.PathLike) -> list[str]:
     """Image paths from a file list (``.flist``/``.txt``) or a folder (recursive, sorted).
@@ -761,6 +828,11 @@ def markdown_report(result: EvaluationResult) -> str:
               "image (ground truth column: its noise floor, two random halves of the real "
               "patches); colour offset = distance between the hole's mean RGB colour and the "
               "truth's; L1, colour offset and diversities /255. Definitions: docs/evaluation.md.", ""]
+    difficulty = result.difficulty_table()
+    if difficulty:
+        lines += ["By difficulty: the images in four equal groups by the best baseline's hole "
+                  "PSNR (a smooth hole is easy for a classical fill), mean hole PSNR (dB) of each "
+                  "method there and the mean colour offset (/255):", "", difficulty, ""]
     for note in result.notes:
         lines.append(f"- {note}")
     timing = ", ".join(f"{result.labels[m]} {t:.1f} s" for m, t in result.timings.items())
@@ -793,7 +865,8 @@ def write_report(result: EvaluationResult, output_dir: str | os.PathLike,
     payload = {"settings": result.settings, "labels": result.labels, "means": result.means,
                "ground_truth": {"tv_hole": result.truth_tv, "texture_ratio": 1.0,
                                 "swd_noise_floor": result.swd_noise_floor}, "notes": result.notes,
-               "timings_s": result.timings, "per_image": result.per_image,
+               "timings_s": result.timings, "by_difficulty": result.by_difficulty(),
+               "per_image": result.per_image,
                "metrics": {m.key: {"label": m.label, "better": m.better} for m in METRICS
                            if m.key in result.metric_keys()}}
     paths["json"].write_text(json.dumps(_json_value(payload), indent=2))

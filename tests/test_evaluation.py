@@ -4,6 +4,7 @@ The model has random weights: these tests check the plumbing (masks,
 baselines, scoring, report files), not image quality.
 """
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -331,6 +332,8 @@ def test_report_files(result, tmp_path):
     methods = 1 + len(BASELINES_HERE)
     assert len(payload["per_image"]) == 4 * methods and "fid" in payload["means"]["telea"]
     assert payload["ground_truth"]["swd_noise_floor"] > 0
+    # Four images cannot fill four groups of two: no difficulty table.
+    assert payload["by_difficulty"] is None and "By difficulty" not in markdown
     rows = paths["csv"].read_text().strip().splitlines()
     assert rows[0].startswith("image,method,psnr,ssim") and len(rows) == 1 + 4 * methods
     chart = cv2.imread(str(paths["chart"]))
@@ -339,6 +342,48 @@ def test_report_files(result, tmp_path):
     # 2 rows of 32 px plus a 14 px header; columns truth, input, 2 samples, the baselines.
     columns = 4 + len(BASELINES_HERE)
     assert grid.shape == (14 + 2 * 32 + 2, columns * 32 + (columns - 1) * 2, 3)
+
+
+def test_by_difficulty_groups_images_by_the_best_baselines_psnr():
+    # Eight images; "good" (the best baseline) gets 10..17 dB, "poor" 5 dB less;
+    # the model is level with "good" on the four hardest and 8 dB behind on the rest.
+    per_image = []
+    for i in range(8):
+        name = f"img{7 - i}"  # names do not follow the order of difficulty
+        good = 10.0 + i
+        model = good if i < 4 else good - 8
+        per_image += [
+            {"image": name, "method": "piigan", "psnr_hole": model, "best_psnr_hole": model + 1,
+             "colour_offset_hole": 0.01 * i},
+            {"image": name, "method": "good", "psnr_hole": good, "colour_offset_hole": 0.002},
+            {"image": name, "method": "poor", "psnr_hole": good - 5, "colour_offset_hole": 0.5}]
+    methods = ["piigan", "good", "poor"]
+    result = E.EvaluationResult(
+        methods=methods, labels={"piigan": "PiiGAN (N=2)", "good": "Good", "poor": "Poor"},
+        per_image=per_image, means=E.mean_scores(per_image, methods), truth_tv=0.0, settings={},
+        notes=[], timings={}, examples={})
+    split = result.by_difficulty(groups=4)
+    assert split["reference"] == "good"
+    groups = split["groups"]
+    assert [(g["count"], g["low"], g["high"]) for g in groups] == [
+        (2, 10.0, 11.0), (2, 12.0, 13.0), (2, 14.0, 15.0), (2, 16.0, 17.0)]
+    assert [g["psnr_hole"]["piigan"] for g in groups] == [10.5, 12.5, 6.5, 8.5]
+    assert [g["psnr_hole"]["poor"] for g in groups] == [5.5, 7.5, 9.5, 11.5]
+    assert [g["best_psnr_hole"] for g in groups] == [11.5, 13.5, 7.5, 9.5]
+    assert groups[3]["colour_offset_hole"]["piigan"] == pytest.approx(0.065)
+    table = result.difficulty_table(groups=4).splitlines()
+    assert table[0] == ("| images by Good's hole PSNR | images | PiiGAN (N=2) PSNR hole | Good PSNR hole "
+                        "| Poor PSNR hole | PiiGAN (N=2) best of N | PiiGAN (N=2) colour offset "
+                        "| Good colour offset |")
+    assert table[2] == "| 10.0–11.0 dB (hardest) | 2 | 10.50 | 10.50 | 5.50 | 11.50 | 0.0050 | 0.0020 |"
+    assert table[-1].startswith("| 16.0–17.0 dB (easiest) | 2 | 8.50 |")
+    assert "By difficulty" in E.markdown_report(dataclasses.replace(
+        result, settings={"model": None, "num_images": 8, "image_size": [32, 32], "masks": "center",
+                          "mean_hole_fraction": 0.25, "seed": 0, "num_samples": 2,
+                          "baseline_radius": 3}))
+    assert result.by_difficulty(groups=5) is None  # fewer than two images a group
+    model_only = dataclasses.replace(result, methods=["piigan"])
+    assert model_only.by_difficulty() is None and model_only.difficulty_table() == ""
 
 
 # -------------------------------------------------------------------- CLI

@@ -15,7 +15,7 @@ marked with vertical lines::
         --write_csv joined.csv -o curve.png
 
 Panels against the training step: hole PSNR (mean over samples and best of
-N), hole SSIM, hole L1, diversity (mean pairwise hole L1 of the N samples)
+N), hole SSIM, hole L1, the hole's colour offset, diversity (mean pairwise hole L1 of the N samples)
 and, where the CSV has them, the texture ratio (hole TV / the truth's) and
 SWD of hole patches (its noise floor dotted), with OpenCV Telea,
 Navier–Stokes and FSR on the same images and holes as horizontal lines. This module needs matplotlib, not TensorFlow.
@@ -39,6 +39,7 @@ PANELS = (
     ("psnr_hole", "hole PSNR (dB)", "higher"),
     ("ssim_hole", "hole SSIM", "higher"),
     ("l1_hole", "hole L1", "lower"),
+    ("colour_offset_hole", "hole colour offset (mean RGB to truth's)", "lower"),
     ("diversity_l1", "diversity (pairwise hole L1)", "higher"),
     ("texture_ratio", "texture ratio (hole TV / truth's)", "closer to 1"),
     ("swd", "SWD of hole patches (x1e3)", "lower"),
@@ -163,8 +164,10 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
     rows = sorted(rows, key=lambda r: r["step"])
     steps = [r["step"] for r in rows]
     panels = [p for p in PANELS if any(p[0] in r for r in rows)]
-    cols = 2 if len(panels) <= 4 else 3
-    fig, axes = plt.subplots(2, cols, figsize=(5 * cols, 6.5), sharex=True, squeeze=False)
+    cols = 2 if len(panels) <= 4 else 3 if len(panels) <= 6 else 4
+    lines = -(-len(panels) // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(5 * cols, 3.25 * lines), sharex=True,
+                             squeeze=False)
     for ax, (key, label, better) in zip(axes.flat, panels):
         have = [r for r in rows if key in r]  # early segments may predate a column
         ax.plot([r["step"] for r in have], [r[key] for r in have], "o-", ms=3, color="tab:blue",
@@ -187,10 +190,12 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
         ax.set_title(f"{label} ({better} is better)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    for ax in axes[-1]:
-        ax.set_xlabel("training step (iterations)")
+    for index, ax in enumerate(axes.flat):
+        if index >= len(panels):
+            ax.axis("off")
+        elif index + cols >= len(panels):  # nothing drawn below it: it carries the step axis
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("training step (iterations)")
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

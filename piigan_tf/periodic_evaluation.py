@@ -11,7 +11,10 @@ holes. Each evaluation is one row of ``<log_dir>/eval.csv`` (a
 scalars under ``eval/``)::
 
     step,psnr_hole,best_psnr_hole,ssim_hole,l1_hole,diversity_l1,psnr,best_psnr,ssim,
-    texture_ratio,swd,telea_psnr_hole,...,fsr_swd,swd_noise_floor
+    texture_ratio,swd,colour_offset_hole,telea_psnr_hole,...,fsr_colour_offset_hole,swd_noise_floor
+
+(A run resumed by a version with more columns widens the file: earlier rows
+read ``nan`` there.)
 
 ``python -m piigan_tf.cli.learning_curve <log_dir>/eval.csv`` draws it.
 """
@@ -29,8 +32,9 @@ log = logging.getLogger("piigan_tf")
 #: for each baseline; a baseline's best-of-N and diversity are its single
 #: completion's PSNR and 0, so they are left out).
 MODEL_COLUMNS = ("psnr_hole", "best_psnr_hole", "ssim_hole", "l1_hole", "diversity_l1", "psnr",
-                 "best_psnr", "ssim", "texture_ratio", "swd")
-BASELINE_COLUMNS = ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "texture_ratio", "swd")
+                 "best_psnr", "ssim", "texture_ratio", "swd", "colour_offset_hole")
+BASELINE_COLUMNS = ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "texture_ratio", "swd",
+                    "colour_offset_hole")
 
 
 class PeriodicEvaluator:

@@ -9,7 +9,9 @@ reports the problem. The two differ only in their format:
 
 * ``.jsonl``: one JSON object per line (``{"step": 300, "g_loss": ...}``);
 * ``.csv``: a header naming the columns (``step`` first), then one row per
-  record; the columns are those of the first record.
+  record; the columns are those of the first record. A record with new
+  columns (a run resumed by a newer version that measures more) widens the
+  file: it is rewritten with the new columns added, ``nan`` in the earlier rows.
 
 Values are written with ``repr`` precision, so they read back exactly.
 """
@@ -45,6 +47,9 @@ class _JsonLines:
     def append(self, handle: IO[str], record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
+    def widens(self, record: dict) -> bool:
+        return False  # every line names its own keys
+
 
 class _Csv:
     """A header, then one row per record; the columns are fixed by the first record."""
@@ -62,10 +67,17 @@ class _Csv:
     def append(self, handle: IO[str], record: dict) -> None:
         if self.columns is None:
             self.columns = list(record)
-        writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
+        writer = csv.DictWriter(handle, self.columns, restval="nan", extrasaction="ignore")
         if handle.tell() == 0:
             writer.writeheader()
         writer.writerow({k: _cell(v) for k, v in record.items()})
+
+    def widens(self, record: dict) -> bool:
+        """Whether ``record`` has columns the file does not (then it is rewritten wider)."""
+        if self.columns is None or all(k in self.columns for k in record):
+            return False
+        self.columns += [k for k in record if k not in self.columns]
+        return True
 
 
 _FORMATS = {".jsonl": _JsonLines, ".csv": _Csv}
@@ -94,20 +106,28 @@ class StepLog:
             kept = [r for r in self._format.read(self.path)
                     if isinstance(r, dict) and r.get("step", math.inf) <= start] \
                 if start > 0 and self.path.exists() else []
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with open(tmp, "w", newline="", encoding="utf-8") as handle:
-                self._format.dump(handle, kept)
-            tmp.replace(self.path)
-            self._file = open(self.path, "a", newline="", encoding="utf-8")
+            self._rewrite(kept)
         except OSError as e:
             self._failed(e)
+
+    def _rewrite(self, records: Sequence[dict]) -> None:
+        """Replaces the file by ``records`` (atomically) and opens it for appending."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            self._format.dump(handle, records)
+        tmp.replace(self.path)
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
 
     def write(self, step: int, values: dict) -> None:
         """Appends the record ``{"step": step, **values}`` and flushes it."""
         if self._file is None:
             return
+        record = {"step": int(step), **values}
         try:
-            self._format.append(self._file, {"step": int(step), **values})
+            if self._format.widens(record):
+                self._file.close()
+                self._rewrite(self._format.read(self.path))
+            self._format.append(self._file, record)
             self._file.flush()
         except OSError as e:
             self._failed(e)

@@ -118,6 +118,26 @@ def test_eval_log_keeps_nothing_on_a_fresh_run(tmp_path):
     assert read_eval_log(path) == [{"step": 0, "psnr_hole": 2.5}]
 
 
+def test_eval_log_widens_for_a_newer_version_that_measures_more(tmp_path):
+    path = tmp_path / "eval.csv"
+    path.write_text("step,psnr_hole\n0,1.0\n250,2.0\n500,3.0\n")  # a kill after step 500
+    log = StepLog(path, start=250)  # resumed at 250 by a version with one more column
+    log.write(500, {"psnr_hole": 3.5, "colour_offset_hole": 0.25})
+    log.write(750, {"psnr_hole": 4.0, "colour_offset_hole": 0.125})
+    log.close()
+    rows = read_eval_log(path)
+    assert [r["step"] for r in rows] == [0, 250, 500, 750]
+    assert path.read_text().splitlines()[0] == "step,psnr_hole,colour_offset_hole"
+    assert [r["psnr_hole"] for r in rows] == [1.0, 2.0, 3.5, 4.0]
+    assert np.isnan(rows[0]["colour_offset_hole"]) and np.isnan(rows[1]["colour_offset_hole"])
+    assert [r["colour_offset_hole"] for r in rows[2:]] == [0.25, 0.125]
+    # A later resume keeps the wider file as it is.
+    log = StepLog(path, start=750)
+    log.write(1000, {"psnr_hole": 5.0, "colour_offset_hole": 0.0625})
+    log.close()
+    assert len(read_eval_log(path)) == 5 and not list(tmp_path.glob("*.tmp"))
+
+
 def test_evaluator_follows_the_training_preprocessing(tmp_path):
     folder = write_images(tmp_path / "val", 2, seed=3)
     files = [str(p) for p in sorted(folder.iterdir())]
@@ -148,7 +168,7 @@ def test_learning_curve_command(run, tmp_path, capsys):
     assert main([str(root / "logs" / "eval.csv"), "-o", str(out)]) == 0
     assert "4 evaluations (steps 0..3)" in capsys.readouterr().out
     image = matplotlib.image.imread(out)
-    assert image.shape[:2] == (715, 1650)  # 15 x 6.5 inches at 110 dpi: 2 x 3 panels
+    assert image.shape[:2] == (715, 2200)  # 20 x 6.5 inches at 110 dpi: 2 x 4 panels (7 drawn)
     assert main([str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "empty.csv").write_text("step,psnr_hole\n")

@@ -50,3 +50,25 @@ def test_sampling_program_prints_no_tensorflow_log(tmp_path):
     assert result.returncode == 0, result.stderr
     assert not ABSL_LINE.search(result.stderr), result.stderr
     assert "2 samples" in result.stdout
+
+
+def test_train_shows_its_own_info_and_only_warnings_of_other_libraries():
+    import logging
+
+    import tensorflow  # noqa: F401  (absl, which logs those notes, is configured by then)
+
+    from piigan_tf.cli.train import configure_logging
+
+    root, ours = logging.getLogger(), logging.getLogger("piigan_tf")
+    saved = root.level, ours.level
+    try:
+        configure_logging(verbose=False)
+        assert ours.isEnabledFor(logging.INFO)
+        assert logging.getLogger("piigan_tf.training").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("absl").isEnabledFor(logging.INFO)  # "Sharding callback ..."
+        assert logging.getLogger("absl").isEnabledFor(logging.WARNING)
+        configure_logging(verbose=True)
+        assert logging.getLogger("absl").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])

@@ -87,10 +87,19 @@ def resolve(args) -> "Config":  # noqa: F821 - imported lazily
     return load_config(args.config, overrides, preset=args.preset)
 
 
+def configure_logging(verbose: bool = False) -> None:
+    """This program's messages (the ``piigan_tf`` logger) from INFO up; other
+    libraries' (TensorFlow's absl notes on every checkpoint save) only from
+    WARNING up, unless ``verbose``."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("piigan_tf").setLevel(logging.INFO)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     load_tensorflow(args.verbose)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     from piigan_tf.config import ConfigError
     from piigan_tf.data import DatasetNotFoundError
     from piigan_tf.distribute import MultiWorkerError

@@ -59,8 +59,9 @@ def test_train_shows_its_own_info_and_only_warnings_of_other_libraries():
 
     from piigan_tf.cli.train import configure_logging
 
-    root, ours = logging.getLogger(), logging.getLogger("piigan_tf")
-    saved = root.level, ours.level
+    root, ours, absl = logging.getLogger(), logging.getLogger("piigan_tf"), logging.getLogger("absl")
+    saved = root.level, ours.level, absl.level
+    absl.setLevel(logging.NOTSET)  # as in a fresh train.py process (other tests may have set it)
     try:
         configure_logging(verbose=False)
         assert ours.isEnabledFor(logging.INFO)
@@ -72,3 +73,4 @@ def test_train_shows_its_own_info_and_only_warnings_of_other_libraries():
     finally:
         root.setLevel(saved[0])
         ours.setLevel(saved[1])
+        absl.setLevel(saved[2])

@@ -29,8 +29,8 @@ error, and "flat" otherwise. The command prints that table under the figure.
 
 from __future__ import annotations
 
-import os
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 

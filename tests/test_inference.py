@@ -92,6 +92,15 @@ def test_noise_of_a_sample_depends_on_seed_image_index_and_sample_index_only(inp
         inpainter.sample(images, masks, 2, seed=0, first_image=-1)
 
 
+def assert_same_but_rare_rounding(a, b):
+    """uint8 completions of the same noise from passes of different batch sizes:
+    TensorFlow's CPU kernels (oneDNN on or off) may round a value the other way
+    now and then, so at most one level apart, in fewer than one value in a thousand."""
+    diff = np.abs(np.asarray(a, int) - np.asarray(b, int))
+    assert diff.shape == np.shape(b) and diff.max() <= 1 and (diff > 0).mean() < 1e-3, \
+        (diff.max(), (diff > 0).mean())
+
+
 def test_one_batched_pass_per_call(inpainter, monkeypatch):
     """All B * N samples go through the generator in a single call."""
     images, masks = random_inputs()
@@ -112,7 +121,7 @@ def test_one_batched_pass_per_call(inpainter, monkeypatch):
     out = fn(tf.constant(images[:1]), tf.constant(masks[:1]), tf.constant(3), tf.constant(1))
     one = fn(tf.constant(images[:1]), tf.constant(masks[:1]), tf.constant(1), tf.constant(1))
     assert calls[1:] == [4, 1] and out["completions"].shape[:2] == (1, 3)
-    np.testing.assert_array_equal(out["completions"][:, :1], one["completions"])
+    assert_same_but_rare_rounding(out["completions"][:, :1], one["completions"])
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (7, 13), (8, 8), (33, 17), (40, 64)])
@@ -403,10 +412,8 @@ def test_cli_splits_an_oversized_request_into_calls(checkpoints, tmp_path, monke
     monkeypatch.setattr(Inpainter, "max_pixels", 2**23)
     args[args.index(str(tmp_path / "s"))] = str(tmp_path / "whole")
     assert load_cli().main(args) == 0 and calls[6:] == [(2, 12)]
-    split = np.stack([read_png(tmp_path / "s" / name) for name in names]).astype(int)
-    whole = np.stack([read_png(tmp_path / "whole" / name) for name in names]).astype(int)
-    diff = np.abs(split - whole)
-    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert_same_but_rare_rounding(np.stack([read_png(tmp_path / "s" / name) for name in names]),
+                                  np.stack([read_png(tmp_path / "whole" / name) for name in names]))
 
 
 def test_cli_seed_gives_the_same_samples_for_any_batch_size(checkpoints, tmp_path):

@@ -18,7 +18,10 @@ Panels against the training step: hole PSNR (mean over samples and best of
 N), hole SSIM, hole L1, the hole's colour offset, diversity (mean pairwise hole L1 of the N samples)
 and, where the CSV has them, the texture ratio (hole TV / the truth's) and
 SWD of hole patches (its noise floor dotted), with OpenCV Telea,
-Navier–Stokes and FSR on the same images and holes as horizontal lines. This module needs matplotlib, not TensorFlow.
+Navier–Stokes and FSR on the same images and holes as horizontal lines.
+Each panel is zoomed on the evaluations after the first (the untrained
+model's value at step 0 is far off and is marked at the edge instead).
+This module needs matplotlib, not TensorFlow.
 
 Whether a run is still improving is a question of trend against noise (a
 GAN's evaluations jump by about a dB between checkpoints): :func:`trends`
@@ -145,15 +148,75 @@ def join_segments(segments: list[list[dict]], offsets: list[int]) -> list[dict]:
     return sorted(joined, key=lambda r: r["step"])
 
 
+def zoomed_limits(values: list[float], references: list[float] = (),
+                  margin: float = 0.08) -> tuple[float, float] | None:
+    """A panel's y range that leaves out the first evaluation (the untrained model).
+
+    The range covers ``values[1:]`` and the ``references`` (baselines, floors)
+    with ``margin`` of its height on each side, so that step 0's far-off value
+    does not flatten the part of the curve worth reading. ``None`` where fewer
+    than two later values are finite (nothing to zoom on).
+    """
+    kept = [float(v) for v in list(values[1:]) + list(references) if math.isfinite(float(v))]
+    if len([v for v in values[1:] if math.isfinite(float(v))]) < 2:
+        return None
+    lo, hi = min(kept), max(kept)
+    pad = margin * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 1e-3)
+    return lo - pad, hi + pad
+
+
+
+def _zoom(ax, key: str, have: list[dict], rows: list[dict]) -> None:
+    """Sets ``ax``'s y range by :func:`zoomed_limits`; marks an off-scale first point."""
+    values = [float(r[key]) for r in have]
+    if key == "psnr_hole" and "best_psnr_hole" in rows[0]:
+        best = [float(r["best_psnr_hole"]) for r in rows]
+        values_for_range = values + best[1:]
+    else:
+        values_for_range = values
+    references = [float(rows[-1][f"{m}_{key}"]) for m, _, _ in BASELINES if f"{m}_{key}" in rows[-1]]
+    if key == "texture_ratio":
+        references.append(1.0)
+    if key == "swd" and "swd_noise_floor" in rows[-1]:
+        references.append(float(rows[-1]["swd_noise_floor"]))
+    limits = zoomed_limits(values_for_range, references)
+    if limits is None:
+        return
+    lo, hi = limits
+    ax.set_ylim(lo, hi)
+    step, first = have[0]["step"], values[0]
+    if math.isfinite(first) and not lo <= first <= hi:
+        edge, marker, va = (hi, "^", "top") if first > hi else (lo, "v", "bottom")
+        ax.plot([step], [edge], marker, ms=7, color="tab:blue", clip_on=False)
+        ax.annotate(f"step {step}: {first:.3g}", (step, edge), xytext=(6, -3 if va == "top" else 3),
+                    textcoords="offset points", fontsize=7, va=va, color="tab:blue")
+
 def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = "",
-                        restarts: tuple[int, ...] = ()) -> Path:
+                        restarts: tuple[int, ...] = (), full_range: bool = False) -> Path:
     """Writes the figure of ``rows`` (from ``read_eval_log``) to ``path``.
 
     ``restarts``: steps where a segment of the run began (drawn as vertical lines).
+    Each panel's y axis is zoomed on the evaluations after the first (see
+    :func:`zoomed_limits`); a first point outside that range is drawn as a
+    triangle at the panel's edge with its value written beside it.
+    ``full_range`` draws every point on its own scale instead.
 
     Raises:
         ValueError: no rows.
     """
+    import matplotlib.pyplot as plt
+
+    fig = learning_curve_figure(rows, title, restarts, full_range)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def learning_curve_figure(rows: list[dict], title: str = "", restarts: tuple[int, ...] = (),
+                          full_range: bool = False):
+    """The matplotlib figure :func:`plot_learning_curve` writes (its panels in ``fig.axes``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,6 +250,8 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
         for i, step in enumerate(restarts):
             ax.axvline(step, color="grey", ls="--", lw=1,
                        label="run continued (--init_from)" if i == 0 else None)
+        if not full_range:
+            _zoom(ax, key, have, rows)
         ax.set_title(f"{label} ({better} is better)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -199,8 +264,4 @@ def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = 
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

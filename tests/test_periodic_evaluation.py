@@ -272,3 +272,31 @@ def test_learning_curve_command_prints_the_trend(tmp_path, capsys):
     assert "no trend: 2 evaluation(s)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([str(csv_path), "--trend_last", "2"])
+
+
+def test_learning_curve_panels_zoom_past_the_untrained_start():
+    import matplotlib.pyplot as plt
+
+    from piigan_tf.learning_curve import learning_curve_figure, zoomed_limits
+
+    # Later values 20..22 and a baseline at 23: range 20..23, 8 % of 3 dB either side.
+    assert zoomed_limits([7.7, 20.0, 22.0], [23.0]) == pytest.approx((19.76, 23.24))
+    assert zoomed_limits([7.7, 20.0], [23.0]) is None  # one later value: nothing to zoom on
+    assert zoomed_limits([0.3, float("nan"), 0.1, 0.1]) == pytest.approx((0.095, 0.105))
+
+    rows = [{"step": s, "psnr_hole": p, "l1_hole": l1, "telea_psnr_hole": 23.0, "telea_l1_hole": 0.06}
+            for s, p, l1 in ((0, 7.7, 0.34), (250, 20.0, 0.09), (500, 22.0, 0.08))]
+    fig = learning_curve_figure(rows)
+    psnr, l1 = fig.axes[:2]
+    assert psnr.get_ylim() == pytest.approx((19.76, 23.24))
+    assert l1.get_ylim() == pytest.approx((0.06 - 0.0024, 0.09 + 0.0024))
+    # Step 0 is off both scales: marked at the edge it left by, with its value.
+    assert [t.get_text() for t in psnr.texts] == ["step 0: 7.7"]
+    assert [t.get_text() for t in l1.texts] == ["step 0: 0.34"]
+    assert psnr.texts[0].xy == pytest.approx((0, 19.76)) and l1.texts[0].xy == pytest.approx((0, 0.0924))
+    plt.close(fig)
+
+    fig = learning_curve_figure(rows, full_range=True)
+    low, high = fig.axes[0].get_ylim()
+    assert low < 7.7 and high > 23.0 and not fig.axes[0].texts
+    plt.close(fig)

@@ -14,6 +14,10 @@ It also prints each measure's trend over the last evaluations (--trend_last):
 the least-squares slope per 1,000 steps with its standard error, and whether
 the measure is improving, worsening or flat within the evaluations' noise;
 a way to decide whether more training is worth it.
+
+Each panel's y axis is zoomed on the evaluations after the first, so the
+untrained model's far-off step-0 value does not flatten the curve; that point
+is drawn at the panel's edge with its value (--full_range draws it to scale).
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each measure's trend over the last N evaluations "
                         "(at least 3; 0 prints none; default 6)")
     p.add_argument("--title", default=None, help="figure title (default: the CSV's folder)")
+    p.add_argument("--full_range", action="store_true",
+                   help="scale each panel to every point, the untrained step 0 included "
+                        "(default: zoom on the later evaluations and mark step 0 at the edge)")
     return p
 
 
@@ -79,7 +86,7 @@ def main(argv=None) -> int:
         f"{sources[0].parent.name}: evaluation during training"
     if args.write_csv:
         write_eval_log(rows, args.write_csv)
-    plot_learning_curve(rows, output, title, restarts)
+    plot_learning_curve(rows, output, title, restarts, full_range=args.full_range)
     print(f"{len(rows)} evaluations (steps {rows[0]['step']}..{rows[-1]['step']}) -> {output}"
           + (f", {args.write_csv}" if args.write_csv else ""))
     if args.trend_last:

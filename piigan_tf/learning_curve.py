@@ -165,20 +165,29 @@ def zoomed_limits(values: list[float], references: list[float] = (),
     return lo - pad, hi + pad
 
 
+def _reference_lines(key: str, last: dict) -> list[tuple[float, str, str, str, float]]:
+    """The horizontal lines of ``key``'s panel: (value, label, colour, line style, width).
+
+    The baselines on the same images and holes (from the last row), the real
+    holes' texture ratio of 1 and the SWD noise floor. Both the drawing and the
+    zoom (:func:`zoomed_limits`' references) take them from here.
+    """
+    lines = [(float(last[f"{m}_{key}"]), name, colour, ":", 1.5)
+             for m, name, colour in BASELINES if f"{m}_{key}" in last]
+    if key == "texture_ratio":
+        lines.append((1.0, "real holes", "k", "--", 1.0))
+    if key == "swd" and "swd_noise_floor" in last:
+        lines.append((float(last["swd_noise_floor"]), "noise floor (real vs real)", "k", "--", 1.0))
+    return lines
+
 
 def _zoom(ax, key: str, have: list[dict], rows: list[dict]) -> None:
     """Sets ``ax``'s y range by :func:`zoomed_limits`; marks an off-scale first point."""
     values = [float(r[key]) for r in have]
+    values_for_range = list(values)
     if key == "psnr_hole" and "best_psnr_hole" in rows[0]:
-        best = [float(r["best_psnr_hole"]) for r in rows]
-        values_for_range = values + best[1:]
-    else:
-        values_for_range = values
-    references = [float(rows[-1][f"{m}_{key}"]) for m, _, _ in BASELINES if f"{m}_{key}" in rows[-1]]
-    if key == "texture_ratio":
-        references.append(1.0)
-    if key == "swd" and "swd_noise_floor" in rows[-1]:
-        references.append(float(rows[-1]["swd_noise_floor"]))
+        values_for_range += [float(r["best_psnr_hole"]) for r in rows][1:]
+    references = [value for value, *_ in _reference_lines(key, rows[-1])]
     limits = zoomed_limits(values_for_range, references)
     if limits is None:
         return
@@ -190,6 +199,7 @@ def _zoom(ax, key: str, have: list[dict], rows: list[dict]) -> None:
         ax.plot([step], [edge], marker, ms=7, color="tab:blue", clip_on=False)
         ax.annotate(f"step {step}: {first:.3g}", (step, edge), xytext=(6, -3 if va == "top" else 3),
                     textcoords="offset points", fontsize=7, va=va, color="tab:blue")
+
 
 def plot_learning_curve(rows: list[dict], path: str | os.PathLike, title: str = "",
                         restarts: tuple[int, ...] = (), full_range: bool = False) -> Path:
@@ -238,15 +248,8 @@ def learning_curve_figure(rows: list[dict], title: str = "", restarts: tuple[int
         if key == "psnr_hole" and "best_psnr_hole" in rows[0]:
             ax.plot(steps, [r["best_psnr_hole"] for r in rows], "s--", ms=3, color="tab:purple",
                     label="PiiGAN, best of the N samples")
-        for method, name, colour in BASELINES:
-            column = f"{method}_{key}"
-            if column in rows[-1]:
-                ax.axhline(rows[-1][column], color=colour, ls=":", lw=1.5, label=name)
-        if key == "texture_ratio":
-            ax.axhline(1.0, color="k", ls="--", lw=1, label="real holes")
-        if key == "swd" and "swd_noise_floor" in rows[-1]:
-            ax.axhline(rows[-1]["swd_noise_floor"], color="k", ls="--", lw=1,
-                       label="noise floor (real vs real)")
+        for value, name, colour, style, width in _reference_lines(key, rows[-1]):
+            ax.axhline(value, color=colour, ls=style, lw=width, label=name)
         for i, step in enumerate(restarts):
             ax.axvline(step, color="grey", ls="--", lw=1,
                        label="run continued (--init_from)" if i == 0 else None)

@@ -300,3 +300,25 @@ def test_learning_curve_panels_zoom_past_the_untrained_start():
     low, high = fig.axes[0].get_ylim()
     assert low < 7.7 and high > 23.0 and not fig.axes[0].texts
     plt.close(fig)
+
+
+def test_learning_curve_zoom_covers_the_lines_each_panel_draws():
+    import matplotlib.pyplot as plt
+
+    from piigan_tf.learning_curve import learning_curve_figure
+
+    # Texture ratios 0.6..0.7 with the real holes' 1.0 drawn; SWD 250..300 with
+    # the noise floor at 20 and Navier-Stokes at 400: each range must reach its lines.
+    rows = [{"step": s, "texture_ratio": t, "swd": d, "swd_noise_floor": 20.0,
+             "navier_stokes_swd": 400.0, "navier_stokes_texture_ratio": 0.37}
+            for s, t, d in ((0, 11.6, 903.0), (250, 0.6, 300.0), (500, 0.7, 250.0))]
+    fig = learning_curve_figure(rows)
+    texture, swd = fig.axes[:2]
+    drawn = {ax: {line.get_label(): line.get_ydata()[0] for line in ax.lines
+                  if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]}
+             for ax in (texture, swd)}
+    assert drawn[texture] == {"OpenCV Navier-Stokes": 0.37, "real holes": 1.0}
+    assert drawn[swd] == {"OpenCV Navier-Stokes": 400.0, "noise floor (real vs real)": 20.0}
+    assert texture.get_ylim() == pytest.approx((0.37 - 0.0504, 1.0 + 0.0504))
+    assert swd.get_ylim() == pytest.approx((20.0 - 30.4, 400.0 + 30.4))
+    plt.close(fig)

@@ -181,14 +181,14 @@ def _reference_lines(key: str, last: dict) -> list[tuple[float, str, str, str, f
     return lines
 
 
-def _zoom(ax, key: str, have: list[dict], rows: list[dict]) -> None:
-    """Sets ``ax``'s y range by :func:`zoomed_limits`; marks an off-scale first point."""
+def _zoom(ax, key: str, have: list[dict], also: list[float], references: list[float]) -> None:
+    """Sets ``ax``'s y range by :func:`zoomed_limits`; marks an off-scale first point.
+
+    ``also``: a second series drawn on the panel (best of N), its first value
+    left out like the main one's; ``references``: the panel's horizontal lines.
+    """
     values = [float(r[key]) for r in have]
-    values_for_range = list(values)
-    if key == "psnr_hole" and "best_psnr_hole" in rows[0]:
-        values_for_range += [float(r["best_psnr_hole"]) for r in rows][1:]
-    references = [value for value, *_ in _reference_lines(key, rows[-1])]
-    limits = zoomed_limits(values_for_range, references)
+    limits = zoomed_limits(values + [float(v) for v in also[1:]], references)
     if limits is None:
         return
     lo, hi = limits
@@ -245,16 +245,18 @@ def learning_curve_figure(rows: list[dict], title: str = "", restarts: tuple[int
         have = [r for r in rows if key in r]  # early segments may predate a column
         ax.plot([r["step"] for r in have], [r[key] for r in have], "o-", ms=3, color="tab:blue",
                 label="PiiGAN, mean of samples" if key != "diversity_l1" else "PiiGAN")
-        if key == "psnr_hole" and "best_psnr_hole" in rows[0]:
-            ax.plot(steps, [r["best_psnr_hole"] for r in rows], "s--", ms=3, color="tab:purple",
-                    label="PiiGAN, best of the N samples")
-        for value, name, colour, style, width in _reference_lines(key, rows[-1]):
+        best = ([r["best_psnr_hole"] for r in rows]
+                if key == "psnr_hole" and "best_psnr_hole" in rows[0] else [])
+        if best:
+            ax.plot(steps, best, "s--", ms=3, color="tab:purple", label="PiiGAN, best of the N samples")
+        lines = _reference_lines(key, rows[-1])
+        for value, name, colour, style, width in lines:
             ax.axhline(value, color=colour, ls=style, lw=width, label=name)
         for i, step in enumerate(restarts):
             ax.axvline(step, color="grey", ls="--", lw=1,
                        label="run continued (--init_from)" if i == 0 else None)
         if not full_range:
-            _zoom(ax, key, have, rows)
+            _zoom(ax, key, have, best, [value for value, *_ in lines])
         ax.set_title(f"{label} ({better} is better)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")

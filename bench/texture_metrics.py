@@ -10,7 +10,7 @@ validation frame) with the centred hole, fills whose nature is known:
 * ``copy_blur``: that block blurred (Gaussian, sigma 1.5);
 
 with every figure ``evaluate.py`` reports (hole PSNR, SSIM, L1, colour offset, texture
-ratio, SWD and its noise floor). It shows why PSNR alone cannot judge a fill
+ratio, SWD and its noise floor, the seam ratio and the real images' own). It shows why PSNR alone cannot judge a fill
 on textured images: smooth fills and a flat colour score close to one
 another, a real texture loses PSNR, while the texture ratio and SWD put the
 real texture far ahead. No model is involved.
@@ -19,6 +19,7 @@ Run::
 
     python bench/texture_metrics.py --data data/mauflex/val.flist            # 128x128 windows, 64x64 hole
     python bench/texture_metrics.py --data data/mauflex/val.flist --windows 2 --window 128 --hole 64
+    python bench/texture_metrics.py --data data/mauflex/val.flist --shift 4   # off the JPEG blocks
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def parse_args(argv=None):
     p.add_argument("--hole", type=int, default=64, help="centred hole side")
     p.add_argument("--windows", type=int, default=2,
                    help="windows per image side, evenly spread (2: four windows an image)")
+    p.add_argument("--shift", type=int, default=0,
+                   help="move the windows S pixels down and right, inside the image cut by 8 "
+                        "pixels (with S = 4 the holes' borders leave the JPEG 8x8 block edges "
+                        "they lie on at S = 0)")
     p.add_argument("--max_images", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -66,6 +71,12 @@ def main(argv=None) -> int:
         except (ValueError, OSError) as exc:
             print(f"skipping {path}: {exc}", file=sys.stderr)
             continue
+        if args.shift:
+            if not 0 <= args.shift <= 8:
+                print("error: --shift must be between 0 and 8", file=sys.stderr)
+                return 2
+            image = image[args.shift:image.shape[0] - 8 + args.shift,
+                          args.shift:image.shape[1] - 8 + args.shift]
         if min(image.shape[:2]) < max(side, 2 * hole):
             print(f"skipping {path}: smaller than the window", file=sys.stderr)
             continue
@@ -108,18 +119,24 @@ def main(argv=None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"{'fill':<14}{'PSNR hole':>10}{'SSIM hole':>10}{'L1 hole':>9}{'colour':>8}{'texture':>9}"
-          f"{'SWD':>8}")
+          f"{'SWD':>8}{'seam':>7}")
     for key in completions:
         ratio = M.texture_ratio([r["tv_inside"] for r in rows if r["method"] == key],
                                 [t["tv_inside"] for t in truth_tv])
         m = means[key]
+        key_rows = [r for r in rows if r["method"] == key]
+        seam = M.seam_ratio([r["seam_across"] for r in key_rows], [r["seam_beside"] for r in key_rows])
         print(f"{key:<14}{m['psnr_hole']:>10.2f}{m['ssim_hole']:>10.3f}{m['l1_hole']:>9.4f}"
-              f"{m['colour_offset_hole']:>8.4f}{ratio:>9.3f}{swd[key]:>8.1f}")
+              f"{m['colour_offset_hole']:>8.4f}{ratio:>9.3f}{swd[key]:>8.1f}{seam:>7.3f}")
         print(f"RESULT {key}_psnr_hole {m['psnr_hole']:.3f}")
         print(f"RESULT {key}_texture_ratio {ratio:.4f}")
         print(f"RESULT {key}_swd {swd[key]:.2f}")
+        print(f"RESULT {key}_seam {seam:.4f}")
     print(f"SWD noise floor (two random halves of the real holes' patches): {floor:.1f}")
     print(f"RESULT swd_noise_floor {floor:.2f}")
+    truth_seam = M.seam_ratio([t["seam_across"] for t in truth_tv], [t["seam_beside"] for t in truth_tv])
+    print(f"seam ratio of the real images (no fill): {truth_seam:.3f}")
+    print(f"RESULT truth_seam {truth_seam:.4f}")
     return 0
 
 

@@ -110,6 +110,8 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("tv_hole", "TV hole", "closer to ground truth"),
     MetricInfo("texture_ratio", "texture ratio: TV inside hole / truth's", "closer to 1", "{:.3f}"),
     MetricInfo("swd", "SWD hole patches (x1e3, first sample)", "lower", "{:.1f}"),
+    MetricInfo("seam", "seam: step across hole border / steps beside it", "closer to ground truth",
+               "{:.3f}"),
     MetricInfo("best_psnr_hole", "best-of-N PSNR hole (dB)", "higher", "{:.2f}"),
     MetricInfo("best_psnr", "best-of-N PSNR (dB)", "higher", "{:.2f}"),
     MetricInfo("best_ssim", "best-of-N SSIM", "higher"),
@@ -152,6 +154,7 @@ class EvaluationResult:
     examples: dict[str, Any]
     swd_noise_floor: float = float("nan")
     truth_tv_inside: float = float("nan")
+    truth_seam: float = float("nan")
 
     def metric_keys(self) -> list[str]:
         """Metrics present in this result, in :data:`METRICS` order."""
@@ -169,7 +172,7 @@ class EvaluationResult:
                 value = self.means[method].get(key, float("nan"))
                 cells.append("—" if value is None or math.isnan(value) else info.fmt.format(value))
             truth = {"tv_hole": self.truth_tv, "texture_ratio": 1.0,
-                     "swd": self.swd_noise_floor}.get(key)
+                     "swd": self.swd_noise_floor, "seam": self.truth_seam}.get(key)
             cells.append("—" if truth is None or math.isnan(truth) else info.fmt.format(truth))
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -439,6 +442,7 @@ def score_completions(truth, completions, mask, lpips: M.LPIPSDistance | None = 
             "colour_offset_hole": float(np.mean(M.colour_offset(truth, completions, mask))),
             "tv_hole": float(np.mean(M.total_variation(completions, mask))),
             "tv_inside": float(np.mean(M.total_variation(completions, mask, within_hole=True))),
+            **_border_steps(completions, mask),
             "best_psnr": float(M.best_of_n(psnr)),
             "best_ssim": float(M.best_of_n(ssim)),
             "diversity_l1": M.pairwise_l1_diversity(completions, mask),
@@ -450,6 +454,12 @@ def score_completions(truth, completions, mask, lpips: M.LPIPSDistance | None = 
         scores["lpips"] = float(np.mean(lpips.distance_from_features(truth_features, features)))
         scores["lpips_diversity"] = lpips.pairwise_mean(features)
     return scores
+
+
+def _border_steps(images: np.ndarray, mask) -> dict[str, float]:
+    """``{"seam_across", "seam_beside"}``: :func:`metrics.border_steps`, mean over ``images``."""
+    across, beside = M.border_steps(images, mask)
+    return {"seam_across": float(np.mean(across)), "seam_beside": float(np.mean(beside))}
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -536,14 +546,16 @@ def score_batch(images: np.ndarray, masks: np.ndarray, completions: dict[str, np
     Returns:
         ``(rows, truth)``: one row per image and method (image-major,
         methods in ``completions`` order), ``{"image", "method", metric: value}``;
-        and per ground-truth image ``{"tv_hole", "tv_inside"}``, its hole TV
-        (pairs touching the hole) and the TV inside its hole.
+        and per ground-truth image ``{"tv_hole", "tv_inside", "seam_across",
+        "seam_beside"}``, its hole TV (pairs touching the hole), the TV inside
+        its hole, and the steps at its hole's border (:func:`metrics.border_steps`).
     """
     rows, truth_tv = [], []
     for b, (truth, mask) in enumerate(zip(images, masks)):
         truth_features = lpips.embed(truth[np.newaxis]) if lpips is not None else None
         truth_tv.append({"tv_hole": float(M.total_variation(truth, mask)),
-                         "tv_inside": float(M.total_variation(truth, mask, within_hole=True))})
+                         "tv_inside": float(M.total_variation(truth, mask, within_hole=True)),
+                         **_border_steps(truth, mask)})
         for method, samples in completions.items():
             scores = score_completions(truth, samples[b], mask, lpips, truth_features)
             rows.append({"image": names[b], "method": method, **scores})
@@ -705,6 +717,9 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
             [r["tv_inside"] for r in per_image if r["method"] == method],
             [t["tv_inside"] for t in truth_tv])
         means[method]["swd"] = swd[method]
+        rows = [r for r in per_image if r["method"] == method]
+        means[method]["seam"] = M.seam_ratio([r["seam_across"] for r in rows],
+                                             [r["seam_beside"] for r in rows])
     if inception is not None:
         fids, fid_notes = fid_scores(inception, images,
                                      {m: np.stack(v) for m, v in first_samples.items()})
@@ -735,7 +750,9 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
                             means=means, truth_tv=_nanmean([t["tv_hole"] for t in truth_tv]),
                             settings=settings, notes=notes,
                             timings=timings, examples=examples, swd_noise_floor=swd_floor,
-                            truth_tv_inside=_nanmean([t["tv_inside"] for t in truth_tv]))
+                            truth_tv_inside=_nanmean([t["tv_inside"] for t in truth_tv]),
+                            truth_seam=M.seam_ratio([t["seam_across"] for t in truth_tv],
+                                                    [t["seam_beside"] for t in truth_tv]))
 
 
 def evaluate_files(inpainter, data: str | os.PathLike | None = None, num_samples: int = 10,
@@ -825,7 +842,9 @@ def markdown_report(result: EvaluationResult) -> str:
               "the holes / the truth's (1 = as textured as the real holes); SWD = sliced "
               "Wasserstein distance of 7x7 Laplacian-pyramid patches inside the holes, first sample of each "
               "image (ground truth column: its noise floor, two random halves of the real "
-              "patches); colour offset = distance between the hole's mean RGB colour and the "
+              "patches); seam = mean step across the hole's border / mean step just inside and "
+              "outside it (about 1 for real images, the ground truth column; above 1: a visible "
+              "seam); colour offset = distance between the hole's mean RGB colour and the "
               "truth's; L1, colour offset and diversities /255. Definitions: docs/evaluation.md.", ""]
     difficulty = result.difficulty_table()
     if difficulty:
@@ -863,7 +882,8 @@ def write_report(result: EvaluationResult, output_dir: str | os.PathLike,
     paths["markdown"].write_text(markdown_report(result))
     payload = {"settings": result.settings, "labels": result.labels, "means": result.means,
                "ground_truth": {"tv_hole": result.truth_tv, "texture_ratio": 1.0,
-                                "swd_noise_floor": result.swd_noise_floor}, "notes": result.notes,
+                                "swd_noise_floor": result.swd_noise_floor,
+                                "seam": result.truth_seam}, "notes": result.notes,
                "timings_s": result.timings, "by_difficulty": result.by_difficulty(),
                "per_image": result.per_image,
                "metrics": {m.key: {"label": m.label, "better": m.better} for m in METRICS

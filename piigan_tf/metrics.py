@@ -38,6 +38,11 @@ set of hole pixels, ``C`` channels, ``L = max_val``):
   completed holes (pairs of hole pixels) over that inside the real holes:
   1 = as textured as the real images,
   well below 1 = a smooth (blurred) fill, above 1 = noisier than the truth.
+* :func:`seam_ratio` of :func:`border_steps` — at the hole's border, the mean
+  absolute step from the hole pixel to the known pixel across it, over the
+  mean step between the two hole pixels just inside it and between the two
+  known pixels just outside: about 1 for a real image, above 1 for a
+  visible seam, below 1 for a fill that starts smooth at the border.
 * :func:`sliced_wasserstein_distance` on the descriptors of
   :func:`hole_patch_descriptors` — SWD (Karras et al. 2018, "Progressive
   Growing of GANs", §5): the sliced Wasserstein distance between sets of
@@ -380,6 +385,77 @@ def texture_ratio(completed_tv, truth_tv) -> float:
     if not completed.size or not truth.size or truth.mean() <= 0:
         return float("nan")
     return float(completed.mean() / truth.mean())
+
+
+def border_steps(x, mask, max_val: float = 255.0) -> tuple[np.ndarray, np.ndarray]:
+    """The steps across the hole's border and beside it, for :func:`seam_ratio`.
+
+    At every border crossing with two pixels on each side along the crossing
+    direction (hole pixels ``p0, p``, then known pixels ``q, q1``, in any of
+    the four directions), the step across the border is ``|x_q − x_p|`` and
+    the steps beside it are ``|x_p − x_p0|`` (just inside) and
+    ``|x_q1 − x_q|`` (just outside). Where an image runs on across the border
+    as it does on either side (a real image), the two are alike; a seam (a
+    step in brightness or colour at the border) makes the first larger.
+
+    Args:
+        x: Images ``[..., H, W, C]`` in ``[0, max_val]``.
+        mask: Their hole, ``[H, W, 1]`` / ``[H, W]`` (one for all images).
+        max_val: Dynamic range.
+
+    Returns:
+        ``(across, beside)``: float64 ``[...]`` each, the mean step across
+        the border and the mean of the steps just inside and just outside,
+        over crossings and channels, ``/ max_val``; NaN without crossings.
+    """
+    x = _as_float(x) / float(max_val)
+    hole = hole_pixels(mask)[..., 0]
+    if hole.ndim != 2:
+        raise ValueError(f"border_steps takes one mask [H, W(, 1)]; got shape {np.shape(mask)}")
+    across = np.zeros(x.shape[:-3])
+    beside = np.zeros(x.shape[:-3])
+    count = 0.0
+    transposed = np.swapaxes(x, -3, -2)
+    for image, h in ((x, hole), (x[..., ::-1, :, :], hole[::-1]),
+                     (transposed, hole.T), (transposed[..., ::-1, :, :], hole.T[::-1])):
+        rows = h.shape[0] - 3
+        if rows < 1:
+            continue
+        # Rows i .. i+3 are p0, p (hole), q, q1 (known), going down.
+        where = (h[:-3] & h[1:-2] & ~h[2:-1] & ~h[3:]).astype(np.float64)[..., np.newaxis]
+
+        def step(a: int, b: int) -> np.ndarray:
+            diff = np.abs(image[..., b:rows + b, :, :] - image[..., a:rows + a, :, :])
+            return (diff * where).sum(axis=(-3, -2, -1))
+
+        across += step(1, 2)
+        beside += 0.5 * (step(0, 1) + step(2, 3))
+        count += where.sum() * x.shape[-1]
+    if count == 0:
+        nan = np.full(x.shape[:-3], np.nan)
+        return nan, nan.copy()
+    return across / count, beside / count
+
+
+def seam_ratio(across, beside) -> float:
+    """How visible the hole's border is, from :func:`border_steps` of a set of images.
+
+    Args:
+        across: The mean steps across the border, one per image (or sample).
+        beside: The mean steps just inside and outside it, the same images.
+
+    Returns:
+        ``mean(across) / mean(beside)`` (pairs with a NaN left out): about 1
+        for real images, above 1 where fills show a seam, below 1 where they
+        start as a smooth continuation of the border (a classical fill); NaN
+        when the images are flat beside the border.
+    """
+    across = _as_float(across).ravel()
+    beside = _as_float(beside).ravel()
+    keep = ~(np.isnan(across) | np.isnan(beside))
+    if not keep.any() or beside[keep].mean() <= 0:
+        return float("nan")
+    return float(across[keep].mean() / beside[keep].mean())
 
 
 # --------------------------------------------------------------------- SWD

@@ -11,7 +11,7 @@ holes. Each evaluation is one row of ``<log_dir>/eval.csv`` (a
 scalars under ``eval/``)::
 
     step,psnr_hole,best_psnr_hole,ssim_hole,l1_hole,diversity_l1,psnr,best_psnr,ssim,
-    texture_ratio,swd,colour_offset_hole,telea_psnr_hole,...,fsr_colour_offset_hole,swd_noise_floor
+    texture_ratio,swd,colour_offset_hole,seam,telea_psnr_hole,...,fsr_seam,swd_noise_floor,truth_seam
 
 (A run resumed by a version with more columns widens the file: earlier rows
 read ``nan`` there.)
@@ -32,9 +32,9 @@ log = logging.getLogger("piigan_tf")
 #: for each baseline; a baseline's best-of-N and diversity are its single
 #: completion's PSNR and 0, so they are left out).
 MODEL_COLUMNS = ("psnr_hole", "best_psnr_hole", "ssim_hole", "l1_hole", "diversity_l1", "psnr",
-                 "best_psnr", "ssim", "texture_ratio", "swd", "colour_offset_hole")
+                 "best_psnr", "ssim", "texture_ratio", "swd", "colour_offset_hole", "seam")
 BASELINE_COLUMNS = ("psnr_hole", "ssim_hole", "l1_hole", "psnr", "ssim", "texture_ratio", "swd",
-                    "colour_offset_hole")
+                    "colour_offset_hole", "seam")
 
 
 class PeriodicEvaluator:
@@ -66,6 +66,7 @@ class PeriodicEvaluator:
         self.baseline_scores = {f"{method}_{key}": baselines.means[method][key]
                                 for method in baselines.methods for key in BASELINE_COLUMNS}
         self.baseline_scores["swd_noise_floor"] = baselines.swd_noise_floor
+        self.baseline_scores["truth_seam"] = baselines.truth_seam
 
     def __call__(self, generator) -> dict[str, float]:
         """``{column: value}`` for ``generator`` (its current weights) and the baselines."""

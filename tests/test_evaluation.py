@@ -207,13 +207,17 @@ def test_evaluate_scores_every_method(result):
         for key in ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole", "colour_offset_hole",
                     "tv_hole", "best_psnr",
                     "best_ssim", "diversity_l1", "lpips", "lpips_diversity", "fid",
-                    "texture_ratio", "swd"):
+                    "texture_ratio", "swd", "seam"):
             assert np.isfinite(means[key]), (method, key)
         inside = [r["tv_inside"] for r in result.per_image if r["method"] == method]
         assert means["texture_ratio"] == pytest.approx(np.mean(inside) / result.truth_tv_inside)
         assert means["swd"] > 0
+        rows = [r for r in result.per_image if r["method"] == method]  # seam: a ratio of means
+        assert means["seam"] == pytest.approx(np.mean([r["seam_across"] for r in rows])
+                                              / np.mean([r["seam_beside"] for r in rows]))
         assert means["best_psnr"] >= means["psnr"] - 1e-9
     assert result.swd_noise_floor > 0 and result.settings["swd"]["noise_floor"] == result.swd_noise_floor
+    assert 0 < result.truth_seam < 5
     for baseline in BASELINES_HERE:  # one completion each: no diversity, best-of-1 = the value
         assert result.means[baseline]["diversity_l1"] == 0.0
         assert result.means[baseline]["lpips_diversity"] == 0.0
@@ -322,6 +326,8 @@ def test_report_files(result, tmp_path):
     assert "| metric | better | PiiGAN (N=3) | OpenCV Telea | OpenCV Navier-Stokes |" in markdown
     assert "| texture ratio: TV inside hole / truth's | closer to 1 |" in markdown
     assert "| SWD hole patches (x1e3, first sample) | lower |" in markdown
+    assert f" | {result.truth_seam:.3f} |" in next(
+        line for line in markdown.splitlines() if line.startswith("| seam:"))
     assert "best-of-N PSNR" in markdown and "step 3" in markdown
 
     def no_nan(token):
@@ -332,6 +338,7 @@ def test_report_files(result, tmp_path):
     methods = 1 + len(BASELINES_HERE)
     assert len(payload["per_image"]) == 4 * methods and "fid" in payload["means"]["telea"]
     assert payload["ground_truth"]["swd_noise_floor"] > 0
+    assert payload["ground_truth"]["seam"] == pytest.approx(result.truth_seam)
     # Four images cannot fill four groups of two: no difficulty table.
     assert payload["by_difficulty"] is None and "By difficulty" not in markdown
     rows = paths["csv"].read_text().strip().splitlines()

@@ -410,3 +410,50 @@ def test_laplacian_pyramid_reconstructs_the_image():
     for band in reversed(levels[:-1]):
         rebuilt = cv2.pyrUp(rebuilt, dstsize=(band.shape[1], band.shape[0])) + band
     np.testing.assert_allclose(rebuilt, image, atol=1e-3)
+
+
+def test_border_steps_by_hand_and_in_every_direction():
+    # One column of a 6 x 1 image, hole rows 0-2 (p0 = row 1, p = row 2), known rows 3-5.
+    column = np.array([0, 10, 30, 70, 80, 100], np.float64)[:, None, None] * np.ones((1, 1, 3))
+    mask = np.zeros((6, 1))
+    mask[:3] = 1
+    across, beside = M.border_steps(column, mask)
+    assert float(across) == pytest.approx(40 / 255)  # |70 - 30|
+    assert float(beside) == pytest.approx((20 + 10) / 2 / 255)  # |30 - 10| and |80 - 70|
+    # The same crossing read upwards, leftwards and rightwards gives the same steps.
+    for image, hole in ((column[::-1], mask[::-1]), (np.swapaxes(column, 0, 1), mask.T),
+                        (np.swapaxes(column, 0, 1)[:, ::-1], mask.T[:, ::-1])):
+        a, b = M.border_steps(image, hole)
+        assert (float(a), float(b)) == pytest.approx((float(across), float(beside)))
+    # Leading dimensions are images; one without crossings gives NaN.
+    both = M.border_steps(np.stack([column, column * 0.5]), mask)
+    np.testing.assert_allclose(both[0], [40 / 255, 20 / 255])
+    assert all(np.isnan(v) for v in M.border_steps(column, np.zeros((6, 1))))
+
+
+def test_seam_ratio_is_near_one_for_real_images_and_above_one_for_a_seam():
+    import cv2
+
+    tex = _texture().astype(np.float64)
+    mask = box((64, 64), 16, 16, 32, 32)
+    rng = np.random.default_rng(0)
+    real, brighter, smooth = [], [], []
+    for _ in range(24):
+        y, x = rng.integers(0, tex.shape[0] - 64, 2)
+        window = tex[y:y + 64, x:x + 64]
+        real.append(window)
+        # the real texture, 40 grey levels brighter inside the hole: a step at its border
+        brighter.append(np.where(mask > 0, np.clip(window + 40, 0, 255), window))
+        filled = cv2.inpaint(window.astype(np.uint8), mask.astype(np.uint8)[..., 0], 3,
+                             cv2.INPAINT_TELEA)
+        smooth.append(filled.astype(np.float64))
+    ratio = {name: M.seam_ratio(*M.border_steps(np.stack(images), mask))
+             for name, images in (("real", real), ("brighter", brighter), ("smooth", smooth))}
+    assert 0.9 < ratio["real"] < 1.1
+    assert ratio["brighter"] > 1.5 * ratio["real"]
+    # A smear starts as a continuation of the border: no seam, it shows as lost texture.
+    assert ratio["smooth"] < 1.1
+    assert math.isnan(M.seam_ratio([0.1], [0.0]))
+    assert M.seam_ratio([0.2, np.nan], [0.1, 0.3]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="one mask"):
+        M.border_steps(np.stack(real[:2]), np.stack([mask, mask]))

@@ -59,11 +59,12 @@ def test_rows_at_every_eval_step_with_model_and_baseline_columns(run):
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     baselines, _ = E.available_baselines()
     expected = ["step", *MODEL_COLUMNS, *(f"{m}_{k}" for m in baselines for k in BASELINE_COLUMNS),
-                "swd_noise_floor"]
+                "swd_noise_floor", "truth_seam"]
     assert list(rows[0]) == expected
     for row in rows:
         assert 0 < row["l1_hole"] < 1 and row["diversity_l1"] > 0
         assert row["texture_ratio"] > 0 and row["swd"] > 0 and row["swd_noise_floor"] > 0
+        assert row["seam"] > 0 and row["telea_seam"] > 0 and row["truth_seam"] > 0
         assert row["telea_texture_ratio"] < row["texture_ratio"]  # a smear is smoother than noise
         assert row["best_psnr_hole"] >= row["psnr_hole"]
         # The baselines are deterministic and computed once: the same in every row.

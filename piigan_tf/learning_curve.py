@@ -46,6 +46,7 @@ PANELS = (
     ("diversity_l1", "diversity (pairwise hole L1)", "higher"),
     ("texture_ratio", "texture ratio (hole TV / truth's)", "closer to 1"),
     ("swd", "SWD of hole patches (x1e3)", "lower"),
+    ("seam", "seam ratio (step across hole border / beside)", "closer to the real holes'"),
 )
 BASELINES = (("telea", "OpenCV Telea", "tab:orange"), ("navier_stokes", "OpenCV Navier-Stokes", "tab:green"),
              ("fsr", "OpenCV FSR", "tab:red"))
@@ -178,6 +179,8 @@ def _reference_lines(key: str, last: dict) -> list[tuple[float, str, str, str, f
         lines.append((1.0, "real holes", "k", "--", 1.0))
     if key == "swd" and "swd_noise_floor" in last:
         lines.append((float(last["swd_noise_floor"]), "noise floor (real vs real)", "k", "--", 1.0))
+    if key == "seam" and "truth_seam" in last:
+        lines.append((float(last["truth_seam"]), "real holes", "k", "--", 1.0))
     return lines
 
 

@@ -323,3 +323,23 @@ def test_learning_curve_zoom_covers_the_lines_each_panel_draws():
     assert texture.get_ylim() == pytest.approx((0.37 - 0.0504, 1.0 + 0.0504))
     assert swd.get_ylim() == pytest.approx((20.0 - 30.4, 400.0 + 30.4))
     plt.close(fig)
+
+
+def test_learning_curve_seam_panel_draws_the_real_holes_value():
+    import matplotlib.pyplot as plt
+
+    from piigan_tf.learning_curve import learning_curve_figure
+
+    rows = [{"step": s, "seam": v, "truth_seam": 1.35, "fsr_seam": 0.93}
+            for s, v in ((0, 4.0), (250, 2.0), (500, 1.8))]
+    fig = learning_curve_figure(rows)
+    (seam,) = [ax for ax in fig.axes if ax.get_title().startswith("seam ratio")]
+    drawn = {line.get_label(): line.get_ydata()[0] for line in seam.lines
+             if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]}
+    assert drawn == {"OpenCV FSR": 0.93, "real holes": 1.35}
+    # Segments from before the column have no seam panel at all.
+    older = learning_curve_figure([{k: v for k, v in r.items() if "seam" not in k} | {"swd": 1.0}
+                                   for r in rows])
+    assert not [ax for ax in older.axes if ax.get_title().startswith("seam ratio")]
+    plt.close(fig)
+    plt.close(older)

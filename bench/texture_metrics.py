@@ -44,7 +44,10 @@ def parse_args(argv=None):
                         "they lie on at S = 0)")
     p.add_argument("--max_images", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0 <= args.shift <= 8:
+        p.error("--shift must be between 0 and 8")
+    return args
 
 
 def main(argv=None) -> int:
@@ -72,9 +75,6 @@ def main(argv=None) -> int:
             print(f"skipping {path}: {exc}", file=sys.stderr)
             continue
         if args.shift:
-            if not 0 <= args.shift <= 8:
-                print("error: --shift must be between 0 and 8", file=sys.stderr)
-                return 2
             image = image[args.shift:image.shape[0] - 8 + args.shift,
                           args.shift:image.shape[1] - 8 + args.shift]
         if min(image.shape[:2]) < max(side, 2 * hole):

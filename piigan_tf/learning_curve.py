@@ -46,7 +46,7 @@ PANELS = (
     ("diversity_l1", "diversity (pairwise hole L1)", "higher"),
     ("texture_ratio", "texture ratio (hole TV / truth's)", "closer to 1"),
     ("swd", "SWD of hole patches (x1e3)", "lower"),
-    ("seam", "seam ratio (step across hole border / beside)", "closer to the real holes'"),
+    ("seam", "seam ratio (border step / beside)", "closer to real holes'"),
 )
 BASELINES = (("telea", "OpenCV Telea", "tab:orange"), ("navier_stokes", "OpenCV Navier-Stokes", "tab:green"),
              ("fsr", "OpenCV FSR", "tab:red"))

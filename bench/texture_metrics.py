@@ -121,10 +121,9 @@ def main(argv=None) -> int:
     print(f"{'fill':<14}{'PSNR hole':>10}{'SSIM hole':>10}{'L1 hole':>9}{'colour':>8}{'texture':>9}"
           f"{'SWD':>8}{'seam':>7}")
     for key in completions:
-        ratio = M.texture_ratio([r["tv_inside"] for r in rows if r["method"] == key],
-                                [t["tv_inside"] for t in truth_tv])
-        m = means[key]
         key_rows = [r for r in rows if r["method"] == key]
+        ratio = M.texture_ratio([r["tv_inside"] for r in key_rows], [t["tv_inside"] for t in truth_tv])
+        m = means[key]
         seam = M.seam_ratio([r["seam_across"] for r in key_rows], [r["seam_beside"] for r in key_rows])
         print(f"{key:<14}{m['psnr_hole']:>10.2f}{m['ssim_hole']:>10.3f}{m['l1_hole']:>9.4f}"
               f"{m['colour_offset_hole']:>8.4f}{ratio:>9.3f}{swd[key]:>8.1f}{seam:>7.3f}")

@@ -713,11 +713,10 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     means = mean_scores(per_image, methods)
     swd, swd_floor = patches.scores()
     for method in methods:
-        means[method]["texture_ratio"] = M.texture_ratio(
-            [r["tv_inside"] for r in per_image if r["method"] == method],
-            [t["tv_inside"] for t in truth_tv])
-        means[method]["swd"] = swd[method]
         rows = [r for r in per_image if r["method"] == method]
+        means[method]["texture_ratio"] = M.texture_ratio([r["tv_inside"] for r in rows],
+                                                         [t["tv_inside"] for t in truth_tv])
+        means[method]["swd"] = swd[method]
         means[method]["seam"] = M.seam_ratio([r["seam_across"] for r in rows],
                                              [r["seam_beside"] for r in rows])
     if inception is not None:

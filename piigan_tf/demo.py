@@ -60,7 +60,7 @@ class DemoError(Exception):
 # ------------------------------------------------------------------ model
 def load_model(checkpoint_dir: str | os.PathLike | None = None,
                saved_model: str | os.PathLike | None = None,
-               root: str | os.PathLike = "checkpoints"):
+               root: str | os.PathLike = "checkpoints", blend: str | None = None):
     """Finds the model the demo serves.
 
     Args:
@@ -70,6 +70,8 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
         root: where to look when neither is given: its most recent checkpoint,
             else the shipped pretrained model
             (:func:`piigan_tf.loading.default_model_dir`).
+        blend: how completions join the known pixels
+            (:data:`piigan_tf.blending.BLENDS`); None: paste, or a SavedModel's own.
 
     Returns:
         ``(inpainter, note)``: the :class:`~piigan_tf.inference.Inpainter` (None
@@ -79,12 +81,16 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
     Raises:
         CheckpointNotFoundError, FileNotFoundError, RuntimeError: an explicitly
         named ``checkpoint_dir`` / ``saved_model`` (or the found one) cannot be loaded.
+        ValueError: ``blend`` is not one of the rules, or not a SavedModel's own.
     """
     from piigan_tf import loading
     from piigan_tf.inference import Inpainter
 
     if saved_model is not None:
         inpainter = Inpainter.from_saved_model(saved_model)
+        if blend is not None and blend != inpainter.blend:
+            raise ValueError(f"{saved_model} was exported with --blend {inpainter.blend}; "
+                             f"export it again with --blend {blend} to serve that")
     else:
         found = checkpoint_dir if checkpoint_dir is not None else loading.default_model_dir(root)
         if found is None:
@@ -95,7 +101,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
                           f"pretrained model in `{shipped}/`). Train one with "
                           f"`{TRAIN_HINT}` (a few minutes on a CPU), then restart the demo, "
                           "or start it with `--checkpoint_dir DIR` / `--saved_model DIR`.")
-        inpainter = Inpainter.from_checkpoint(found)
+        inpainter = Inpainter.from_checkpoint(found, blend=blend or "paste")
     return inpainter, model_note(inpainter)
 
 
@@ -327,10 +333,14 @@ class ModelShelf:
         first: ``(label, inpainter)`` of the model the demo started with
             (inpainter None when there is none).
         folders: label → shipped model folder, offered next to it.
+        blend: how the models loaded here join completions to the known
+            pixels (:data:`piigan_tf.blending.BLENDS`).
     """
 
-    def __init__(self, first: tuple[str, Any], folders: dict[str, Path] | None = None):
+    def __init__(self, first: tuple[str, Any], folders: dict[str, Path] | None = None,
+                 blend: str = "paste"):
         label, inpainter = first
+        self.blend = blend
         self._loaded = {label: inpainter} if inpainter is not None else {}
         self._folders: dict[str, Path | None] = {label: None} if inpainter is not None else {}
         for name, folder in (folders or {}).items():
@@ -351,7 +361,7 @@ class ModelShelf:
         label = _display_path(source) if source is not None else ""
         if inpainter is not None and label in folders:
             folders.pop(label)  # started from a shipped folder: offered once
-        return cls((label, inpainter), folders)
+        return cls((label, inpainter), folders, blend=getattr(inpainter, "blend", "paste"))
 
     @property
     def labels(self) -> list[str]:
@@ -365,7 +375,8 @@ class ModelShelf:
             from piigan_tf.inference import Inpainter
 
             try:
-                self._loaded[label] = Inpainter.from_checkpoint(self._folders[label])
+                self._loaded[label] = Inpainter.from_checkpoint(self._folders[label],
+                                                                blend=self.blend)
             except (FileNotFoundError, RuntimeError, ValueError) as e:
                 raise DemoError(f"Cannot load {label}: {e}") from None
         return self._loaded[label]
@@ -382,7 +393,9 @@ def model_note(inpainter) -> str:
     """The page's line about a model: where it is from and its training size."""
     config = getattr(inpainter, "config", None)
     trained = f", trained at {config.img_hw[0]}×{config.img_hw[1]}" if config else ""
-    return f"Model: `{_display_path(inpainter.source)}`{trained}."
+    blend = getattr(inpainter, "blend", "paste")
+    blended = "; fills blended into the known pixels (poisson)" if blend == "poisson" else ""
+    return f"Model: `{_display_path(inpainter.source)}`{trained}{blended}."
 
 
 # ------------------------------------------------------------------ examples

@@ -677,7 +677,9 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     names = [str(i) for i in range(len(images))] if names is None else list(names)
     num, height, width = images.shape[:3]
     methods = ([MODEL_KEY] if inpainter is not None else []) + list(baselines)
-    labels = {MODEL_KEY: f"PiiGAN (N={num_samples})", **{k: v[0] for k, v in BASELINES.items()}}
+    blend = getattr(inpainter, "blend", "paste") if inpainter is not None else None
+    blended = ", poisson" if blend == "poisson" else ""
+    labels = {MODEL_KEY: f"PiiGAN (N={num_samples}{blended})", **{k: v[0] for k, v in BASELINES.items()}}
     lpips, inception, notes = perceptual_networks(perceptual, networks)
     notes = baseline_notes + notes
     patches = HolePatchSets(seed)
@@ -732,6 +734,7 @@ def evaluate(inpainter, images: np.ndarray, masks: np.ndarray, names: Sequence[s
     settings = {
         "model": str(source) if source else None,
         "step": checkpoint_step(source) if source else None,
+        "blend": blend,
         "num_images": int(num),
         "image_size": [int(height), int(width)],
         "num_samples": int(num_samples),
@@ -827,7 +830,8 @@ def markdown_report(result: EvaluationResult) -> str:
     lines = ["# PiiGAN evaluation", ""]
     model = s.get("model") or "none (baselines only)"
     step = f" (step {s['step']})" if s.get("step") is not None else ""
-    lines += [f"- model: `{model}`{step}",
+    blend = f", completions joined by `--blend {s['blend']}`" if s.get("blend") else ""
+    lines += [f"- model: `{model}`{step}{blend}",
               f"- data: `{s.get('data', '?')}`, {s['num_images']} images, "
               f"{s.get('crop', 'center')} crops of {s['image_size'][0]}x{s['image_size'][1]}",
               f"- masks: {s.get('masks', '?')} (hole box {s.get('hole_box', '?')}, "

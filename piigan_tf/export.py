@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from piigan_tf.blending import DEFAULT_BLEND
 from piigan_tf.loading import (CheckpointNotFoundError, default_model_dir, load_generator,
                                no_checkpoint_message)
 from piigan_tf.serving import (MAX_SAMPLES, PYTHON_OPS, InpaintingModule,  # noqa: F401
@@ -46,6 +47,7 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                        generator=None, config=None, version: int | None = None,
                        max_samples: int = MAX_SAMPLES, window: int | None = None,
                        max_memory: float | None = MAX_REQUEST_MEMORY,
+                       blend: str = DEFAULT_BLEND,
                        checkpoint_root: str | os.PathLike = "checkpoints") -> Path:
     """Writes a versioned SavedModel that TF Serving loads as is.
 
@@ -65,6 +67,9 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
         max_memory: estimated peak (bytes) a request may reach; a larger one
             is answered INVALID_ARGUMENT with what to lower, an image too
             large to decode is refused before decoding (None: no limit).
+        blend: how generated pixels join the known ones
+            (:data:`piigan_tf.blending.BLENDS`), part of the graph; written
+            to ``windows.json`` too.
 
     Returns:
         The version folder.
@@ -89,7 +94,7 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
         log.info("exporting %s", path)
     module = InpaintingModule(generator, max_samples=max_samples,
                               train_hw=config.img_hw if config is not None else None,
-                              window=window, max_memory=max_memory)
+                              window=window, max_memory=max_memory, blend=blend)
     signatures = module.signatures()
     # Write next to the target and rename: TF Serving polls export_dir and
     # must never see a half-written version.
@@ -106,7 +111,8 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
             config.dump(tmp / "assets.extra" / "config.yml")
         (tmp / "assets.extra").mkdir(exist_ok=True)
         (tmp / "assets.extra" / "windows.json").write_text(json.dumps(
-            {"window": module.window, "margin": module.margin, "max_memory": module.max_memory}))
+            {"window": module.window, "margin": module.margin, "max_memory": module.max_memory,
+             "blend": module.blend}))
         tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 from piigan_tf import serving
+from piigan_tf.blending import DEFAULT_BLEND, check_blend
 from piigan_tf.loading import (CheckpointNotFoundError, default_model_dir, load_generator,
                                no_checkpoint_message, resolve_saved_model)
 # Kept importable from here: the reference test.py's mask and the graph functions.
@@ -176,7 +177,9 @@ class Inpainter:
     Build it with :meth:`from_checkpoint` or :meth:`from_saved_model`; then
     call :meth:`sample`. Attributes: ``config`` (the training
     ``piigan_tf.config.Config``, or None when unknown), ``source`` (where the
-    weights came from), ``last_seed`` (the seed of the last :meth:`sample`).
+    weights came from), ``last_seed`` (the seed of the last :meth:`sample`),
+    ``blend`` (how generated pixels join the known ones:
+    :data:`piigan_tf.blending.BLENDS`).
     """
 
     #: Largest number of pixels one generator pass of a :meth:`sample` call may
@@ -190,7 +193,7 @@ class Inpainter:
 
     def __init__(self, sample_fn, noise_fn, config=None, source: str = "",
                  module: tf.Module | None = None, window: int | None = None,
-                 margin: int | None = None):
+                 margin: int | None = None, blend: str = DEFAULT_BLEND):
         from piigan_tf import windows
 
         # (images, masks, num_samples, seed, first_image, first_sample, window, margin) -> uint8
@@ -199,6 +202,7 @@ class Inpainter:
         self.config = config
         self.source = source
         self.module = module
+        self.blend = check_blend(blend)
         train_hw = config.img_hw if config is not None else None
         #: Least window side (:func:`piigan_tf.windows.default_window`): every
         #: image up to this size is completed whole.
@@ -210,7 +214,8 @@ class Inpainter:
 
     @classmethod
     def from_checkpoint(cls, checkpoint_dir: str | os.PathLike | None = None,
-                        root: str | os.PathLike = "checkpoints") -> "Inpainter":
+                        root: str | os.PathLike = "checkpoints",
+                        blend: str = DEFAULT_BLEND) -> "Inpainter":
         """Loads the generator of a training run.
 
         Args:
@@ -220,6 +225,8 @@ class Inpainter:
                 ``config.yml``); default: the most recent checkpoint folder
                 under ``root``, else the shipped model (:func:`default_model_dir`).
             root: where to look when ``checkpoint_dir`` is None.
+            blend: how generated pixels join the known ones: ``"paste"``
+                (the reference's rule) or ``"poisson"`` (:mod:`piigan_tf.blending`).
 
         Raises:
             CheckpointNotFoundError: nothing to load (the message says how to train).
@@ -228,11 +235,13 @@ class Inpainter:
             checkpoint_dir = default_model_dir(root)
             if checkpoint_dir is None:
                 raise CheckpointNotFoundError(no_checkpoint_message(f"{root}/"))
+        check_blend(blend)  # before loading anything
         generator, config, path = load_generator(checkpoint_dir)
-        return cls.from_generator(generator, config=config, source=path)
+        return cls.from_generator(generator, config=config, source=path, blend=blend)
 
     @classmethod
-    def from_generator(cls, generator, config=None, source: str = "") -> "Inpainter":
+    def from_generator(cls, generator, config=None, source: str = "",
+                       blend: str = DEFAULT_BLEND) -> "Inpainter":
         """Wraps a built generator (e.g. the one being trained) in the sampling API.
 
         The generator's weights are read when sampling, so later updates of
@@ -241,7 +250,8 @@ class Inpainter:
         # No num_samples cap in-process (the exported model has one): max_pixels
         # and max_memory bound a call, checked before it runs.
         module = InpaintingModule(generator, max_samples=None,
-                                  train_hw=config.img_hw if config is not None else None)
+                                  train_hw=config.img_hw if config is not None else None,
+                                  blend=blend)
         def sample_fn(images, masks, num_samples, seed, first_image, first_sample, window,
                       margin):
             return module.sample_at(images, masks, num_samples, seed, first_image, first_sample,
@@ -251,7 +261,7 @@ class Inpainter:
             return module.noise_at(images, masks, z, window, margin)
 
         return cls(sample_fn, noise_fn, config=config, source=source, module=module,
-                   window=module.window, margin=module.margin)
+                   window=module.window, margin=module.margin, blend=blend)
 
     @classmethod
     def from_saved_model(cls, path: str | os.PathLike) -> "Inpainter":
@@ -286,7 +296,8 @@ class Inpainter:
             import json
             settings = json.loads(window_file.read_text())
         inpainter = cls(sample_fn, noise_fn, config=config, source=str(path),
-                        window=settings.get("window"), margin=settings.get("margin"))
+                        window=settings.get("window"), margin=settings.get("margin"),
+                        blend=settings.get("blend", DEFAULT_BLEND))
         inpainter._fixed_window = True
         inpainter._loaded = loaded  # keep the variables alive
         return inpainter
@@ -479,7 +490,7 @@ class Inpainter:
             def offsets_fn(images, masks, z):
                 images, masks = serving.check_inputs(images, masks)
                 return serving.complete_with_noise(generator, images, masks, z,
-                                                   return_offsets=True)
+                                                   return_offsets=True, blend=self.blend)
 
             spec = tf.TensorSpec(None, tf.uint8)
             self._offsets_fn = tf.function(offsets_fn, input_signature=[

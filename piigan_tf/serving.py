@@ -64,6 +64,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from piigan_tf import windows as win
+from piigan_tf.blending import DEFAULT_BLEND, check_blend, poisson_blend
 
 #: Largest ``num_samples`` the exported signatures accept (bounds the batch the
 #: server allocates for one request).
@@ -326,7 +327,7 @@ def encode_pngs(completions: tf.Tensor) -> tf.Tensor:
 
 # ------------------------------------------------------------- generator
 def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
-                        z: tf.Tensor, return_offsets: bool = False):
+                        z: tf.Tensor, return_offsets: bool = False, blend: str = DEFAULT_BLEND):
     """Runs the generator once on all ``B * N`` (image, noise) pairs.
 
     Args:
@@ -336,6 +337,8 @@ def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
         z: float32 ``[B, N, H, W, 1]``.
         return_offsets: Also return the contextual attention's offsets (for
             visualisation; the exported signatures do not ask for them).
+        blend: how the generated pixels join the known ones
+            (:data:`piigan_tf.blending.BLENDS`).
 
     Returns:
         uint8 ``[B, N, H, W, 3]``: generated pixels in the hole, the input
@@ -374,9 +377,11 @@ def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
         _, refined, offsets = generator((x * (1.0 - m), m, z), return_offsets=True)
     else:
         _, refined = generator((x * (1.0 - m), m, z))
-    refined = tf.cast(refined, tf.float32)[:rows, :h, :w, :]
-    generated = tf.cast(tf.clip_by_value(tf.round((refined + 1.0) * 127.5), 0.0, 255.0),
-                        tf.uint8)
+    refined = (tf.cast(refined, tf.float32)[:rows, :h, :w, :] + 1.0) * 127.5
+    if check_blend(blend) == "poisson":
+        refined = poisson_blend(refined, tf.cast(tf.repeat(images, n, axis=0), tf.float32),
+                                tf.repeat(hole, n, axis=0))
+    generated = tf.cast(tf.clip_by_value(tf.round(refined), 0.0, 255.0), tf.uint8)
     generated = tf.reshape(generated, tf.stack([b, n, h, w, 3]))
     # Compose in uint8 so known pixels are the input bytes, not a float round trip.
     completions = tf.where(hole[:, None], generated, images[:, None])
@@ -388,7 +393,7 @@ def complete_with_noise(generator, images: tf.Tensor, masks: tf.Tensor,
 
 def complete_request(generator, images: tf.Tensor, masks: tf.Tensor, num_samples, window,
                      margin, *, seed=None, z=None, first_image=0, first_sample=0,
-                     whole: bool | None = None) -> tf.Tensor:
+                     whole: bool | None = None, blend: str = DEFAULT_BLEND) -> tf.Tensor:
     """The one completion rule: windows around the holes (:mod:`piigan_tf.windows`).
 
     Images no larger than ``window`` on both sides are completed whole by
@@ -407,6 +412,8 @@ def complete_request(generator, images: tf.Tensor, masks: tf.Tensor, num_samples
             one window (:func:`piigan_tf.windows.fits_whole`): only that
             branch is built (a caller with known shapes traces half the
             graph); None: decided in the graph.
+        blend: how generated pixels join the known ones
+            (:data:`piigan_tf.blending.BLENDS`; in a window, the window's known pixels).
 
     Returns:
         uint8 ``[B, N, H, W, 3]``.
@@ -417,11 +424,11 @@ def complete_request(generator, images: tf.Tensor, masks: tf.Tensor, num_samples
 
     def whole_image():
         noise = z if z is not None else sample_noise(seed, b, n, h, w, first_image, first_sample)
-        return complete_with_noise(generator, images, masks, noise)
+        return complete_with_noise(generator, images, masks, noise, blend=blend)
 
     def windowed():
         def complete_fn(part, part_mask, part_z):
-            return complete_with_noise(generator, part, part_mask, part_z)
+            return complete_with_noise(generator, part, part_mask, part_z, blend=blend)
 
         def one(i):
             plan, labels = win.plan_windows(masks[i], window, margin)
@@ -481,11 +488,13 @@ class InpaintingModule(tf.Module):
         generator: a built ``piigan_tf.networks.Generator``.
         max_samples: largest ``num_samples`` a request may ask for (None: no
             cap, for in-process use where ``Inpainter.max_pixels`` bounds a call).
+        blend: how generated pixels join the known ones
+            (:data:`piigan_tf.blending.BLENDS`), fixed for the module.
     """
 
     def __init__(self, generator, max_samples: int | None = MAX_SAMPLES, *,
                  train_hw=None, window: int | None = None, margin: int | None = None,
-                 max_memory: float | None = None):
+                 max_memory: float | None = None, blend: str = DEFAULT_BLEND):
         super().__init__(name="piigan_inpainting")
         # Track the tf.Variables behind the generator's Keras variables, not the
         # Keras model: a Keras 3 variable exports as a *copy* of its tf.Variable,
@@ -499,6 +508,7 @@ class InpaintingModule(tf.Module):
         self.window = int(window or win.default_window(train_hw))
         self.margin = int(margin or win.default_margin(train_hw))
         self.max_memory = None if max_memory is None else float(max_memory)
+        self.blend = check_blend(blend)
         scalar = tf.TensorSpec([], tf.int32)
         # The compiled functions are kept out of the module's attributes: the
         # SavedModel holds them as its signatures only (tf.saved_model.save
@@ -579,7 +589,7 @@ class InpaintingModule(tf.Module):
         with tf.control_dependencies(self._checked(masks, n)):
             images = tf.identity(images)
         return complete_request(self.generator, images, masks, n, self.window, self.margin,
-                                seed=seed)
+                                seed=seed, blend=self.blend)
 
     def _sample(self, images, masks, num_samples, seed):
         return {"completions": self._completions(images, masks, num_samples, seed)}
@@ -605,20 +615,21 @@ class InpaintingModule(tf.Module):
         with tf.control_dependencies(self._checked(masks, tf.shape(z)[1])):
             images = tf.identity(images)
         return {"completions": complete_request(self.generator, images, masks, tf.shape(z)[1],
-                                                self.window, self.margin, z=z)}
+                                                self.window, self.margin, z=z,
+                                                blend=self.blend)}
 
     def _sample_at(self, images, masks, num_samples, seed, first_image, first_sample, window,
                    margin, whole=None):
         images, masks = check_inputs(images, masks)
         return complete_request(self.generator, images, masks, num_samples, window, margin,
                                 seed=seed, first_image=first_image, first_sample=first_sample,
-                                whole=whole)
+                                whole=whole, blend=self.blend)
 
     def _noise_at(self, images, masks, z, window, margin, whole=None):
         images, masks = check_inputs(images, masks)
         z = check_noise(z, images)
         return complete_request(self.generator, images, masks, tf.shape(z)[1], window, margin,
-                                z=z, whole=whole)
+                                z=z, whole=whole, blend=self.blend)
 
 
 def graph_op_types(saved_model_dir: str | os.PathLike) -> set[str]:

@@ -44,6 +44,37 @@ def add_model_source(parser: argparse.ArgumentParser, checkpoint_help: str,
     return group
 
 
+def add_blend(parser: argparse.ArgumentParser, what: str = "completions",
+              saved_model: bool = True) -> None:
+    """``--blend {paste,poisson}`` (default None: paste, or a SavedModel's own)."""
+    # Listed here, not imported: piigan_tf.blending imports TensorFlow.
+    parser.add_argument("--blend", choices=("paste", "poisson"), default=None,
+                        help=f"how the {what} join the known pixels: paste (the reference's "
+                             "rule, the default) or poisson (gradient-domain: the fill keeps "
+                             "its texture and meets the known pixels at the hole's border, no "
+                             "seam; docs/blending.md)"
+                             + ("; with --saved_model the one it was exported with"
+                                if saved_model else ""))
+
+
+def load_inpainter(args):
+    """The ``Inpainter`` of ``--checkpoint_dir`` or ``--saved_model`` with ``--blend``.
+
+    Raises:
+        CheckpointNotFoundError, FileNotFoundError, RuntimeError: nothing to load.
+        ValueError: ``--blend`` differs from the SavedModel's (part of its graph).
+    """
+    from piigan_tf.inference import Inpainter
+
+    if getattr(args, "saved_model", None):
+        inpainter = Inpainter.from_saved_model(args.saved_model)
+        if args.blend is not None and args.blend != inpainter.blend:
+            raise ValueError(f"{args.saved_model} was exported with --blend {inpainter.blend}; "
+                             f"export it again with --blend {args.blend} to serve that")
+        return inpainter
+    return Inpainter.from_checkpoint(args.checkpoint_dir, blend=args.blend or "paste")
+
+
 def load_tensorflow(verbose: bool = False) -> None:
     """Imports TensorFlow, without its C++ start-up notices unless ``verbose``.
 

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 
-from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
+from piigan_tf.cli.common import add_blend, add_model_source, load_tensorflow, new_parser
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--output_dir", default=None,
                    help="where the PNGs of each request go (default: a temporary folder)")
+    add_blend(p, "completions of every model offered")
     return p
 
 
@@ -45,7 +46,8 @@ def main(argv=None) -> int:
     from piigan_tf import demo
 
     try:
-        inpainter, note = demo.load_model(args.checkpoint_dir, args.saved_model)
+        inpainter, note = demo.load_model(args.checkpoint_dir, args.saved_model,
+                                          blend=args.blend)
     except (FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

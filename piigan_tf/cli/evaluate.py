@@ -27,7 +27,8 @@ import logging
 import sys
 import time
 
-from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
+from piigan_tf.cli import common
+from piigan_tf.cli.common import add_blend, add_model_source, load_tensorflow, new_parser
 
 
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "model's; images no larger are completed whole, as test.py does)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images per generator pass, each bringing num_samples rows (default 4)")
+    add_blend(p, "model's completions")
     p.add_argument("--grid_images", type=int, default=4, help="rows of grid.png (default 4)")
     p.add_argument("--grid_samples", type=int, default=6, help="samples shown per row of grid.png")
     p.add_argument("--no_perceptual", action="store_true",
@@ -90,15 +92,12 @@ def main(argv=None) -> int:
         parser.error("--baselines_only needs --data (there is no model config to name a dataset)")
 
     from piigan_tf.evaluation import evaluate_files, write_report
-    from piigan_tf.inference import Inpainter
     from piigan_tf.loading import CheckpointNotFoundError
 
     inpainter = None
     try:
-        if args.saved_model:
-            inpainter = Inpainter.from_saved_model(args.saved_model)
-        elif not args.baselines_only:
-            inpainter = Inpainter.from_checkpoint(args.checkpoint_dir)
+        if args.saved_model or not args.baselines_only:
+            inpainter = common.load_inpainter(args)
         if inpainter is not None and args.window is not None:
             inpainter.window = inpainter._check_window(args.window)
     except (CheckpointNotFoundError, FileNotFoundError, RuntimeError, ValueError) as e:

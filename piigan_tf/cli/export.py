@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 
-from piigan_tf.cli.common import load_tensorflow, new_parser
+from piigan_tf.cli.common import add_blend, load_tensorflow, new_parser
 
 
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="estimated peak memory a request may reach, in GB; a larger request "
                         "is answered INVALID_ARGUMENT saying what to lower (default 8; 0: no "
                         "limit)")
+    add_blend(p, "served completions", saved_model=False)
     return p
 
 
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     try:
         path = export_saved_model(args.export_dir, args.checkpoint_dir, version=args.version,
                                   max_samples=max_samples, window=args.window,
-                                  max_memory=max_memory or None)
+                                  max_memory=max_memory or None, blend=args.blend or "paste")
     except (CheckpointNotFoundError, FileExistsError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ import argparse
 import logging
 import sys
 
-from piigan_tf.cli.common import add_model_source, load_tensorflow, new_parser
+from piigan_tf.cli import common
+from piigan_tf.cli.common import add_blend, add_model_source, load_tensorflow, new_parser
 
 
 MASK_TYPES = ("center", "box", "random_box", "free_form")
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the memory the machine has available)")
     p.add_argument("--batch_size", type=int, default=4,
                    help="images of equal size per forward pass (each brings num_samples rows)")
+    add_blend(p)
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     return p
 
@@ -93,13 +95,10 @@ class UsageError(Exception):
 
 
 def load_inpainter(args):
-    from piigan_tf.inference import Inpainter
     from piigan_tf.loading import CheckpointNotFoundError
 
     try:
-        if args.saved_model:
-            return Inpainter.from_saved_model(args.saved_model)
-        return Inpainter.from_checkpoint(args.checkpoint_dir)
+        return common.load_inpainter(args)
     except (CheckpointNotFoundError, FileNotFoundError, RuntimeError, ValueError) as e:
         raise UsageError(str(e)) from None
 

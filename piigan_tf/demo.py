@@ -87,10 +87,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
     from piigan_tf.inference import Inpainter
 
     if saved_model is not None:
-        inpainter = Inpainter.from_saved_model(saved_model)
-        if blend is not None and blend != inpainter.blend:
-            raise ValueError(f"{saved_model} was exported with --blend {inpainter.blend}; "
-                             f"export it again with --blend {blend} to serve that")
+        inpainter = Inpainter.from_saved_model(saved_model, blend=blend)
     else:
         found = checkpoint_dir if checkpoint_dir is not None else loading.default_model_dir(root)
         if found is None:

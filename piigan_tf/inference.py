@@ -264,12 +264,18 @@ class Inpainter:
                    window=module.window, margin=module.margin, blend=blend)
 
     @classmethod
-    def from_saved_model(cls, path: str | os.PathLike) -> "Inpainter":
+    def from_saved_model(cls, path: str | os.PathLike, blend: str | None = None) -> "Inpainter":
         """Loads a SavedModel written by ``export.py``.
 
         Args:
             path: a version folder (``export/piigan/3``) or the base folder
                 (``export/piigan``: its highest version is used).
+            blend: the compositing rule the caller wants; the graph has its
+                own (``export.py --blend``), so another one is refused.
+                None: the graph's.
+
+        Raises:
+            ValueError: ``blend`` is not the one the model was exported with.
         """
         path = resolve_saved_model(path)
         loaded = tf.saved_model.load(str(path))
@@ -295,9 +301,13 @@ class Inpainter:
         if window_file.exists():
             import json
             settings = json.loads(window_file.read_text())
+        exported = settings.get("blend", DEFAULT_BLEND)
+        if blend is not None and check_blend(blend) != exported:
+            raise ValueError(f"{path} was exported with --blend {exported}; export it again "
+                             f"with --blend {blend} to serve that")
         inpainter = cls(sample_fn, noise_fn, config=config, source=str(path),
                         window=settings.get("window"), margin=settings.get("margin"),
-                        blend=settings.get("blend", DEFAULT_BLEND))
+                        blend=exported)
         inpainter._fixed_window = True
         inpainter._loaded = loaded  # keep the variables alive
         return inpainter

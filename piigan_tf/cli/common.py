@@ -67,11 +67,7 @@ def load_inpainter(args):
     from piigan_tf.inference import Inpainter
 
     if getattr(args, "saved_model", None):
-        inpainter = Inpainter.from_saved_model(args.saved_model)
-        if args.blend is not None and args.blend != inpainter.blend:
-            raise ValueError(f"{args.saved_model} was exported with --blend {inpainter.blend}; "
-                             f"export it again with --blend {args.blend} to serve that")
-        return inpainter
+        return Inpainter.from_saved_model(args.saved_model, blend=args.blend)
     return Inpainter.from_checkpoint(args.checkpoint_dir, blend=args.blend or "paste")
 
 

@@ -284,3 +284,25 @@ def test_a_saved_model_refuses_another_blend_than_its_own(checkpoint, tmp_path):
                  lambda: demo.load_model(saved_model=path, blend="poisson")):
         with pytest.raises(ValueError, match="exported with --blend paste; export it again"):
             load()
+
+
+def test_test_py_blends_and_says_how_to_reproduce(checkpoint, tmp_path, capsys):
+    import cv2
+
+    images, masks = smooth_inputs()
+    cv2.imwrite(str(tmp_path / "photo.png"), images[0][:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "hole.png"), masks[0, :, :, 0])
+    written = {}
+    for blend in ("paste", "poisson"):
+        rc = load_cli("test").main(["--checkpoint_dir", str(checkpoint), "--image",
+                                    str(tmp_path / "photo.png"), "--mask", str(tmp_path / "hole.png"),
+                                    "--num_samples", "2", "--seed", "4", "--blend", blend,
+                                    "--output", "", "--output_dir", str(tmp_path / blend),
+                                    "--no_progress"])
+        assert rc == 0
+        assert ("--seed 4 --blend poisson reproduces" in capsys.readouterr().out) == (blend == "poisson")
+        written[blend] = cv2.imread(str(tmp_path / blend / "photo_sample01.png"))[:, :, ::-1]
+    want = Inpainter.from_checkpoint(checkpoint, blend="poisson").sample(
+        images[0], masks[0], num_samples=2, seed=4)[0, 1]  # sample01: the second
+    np.testing.assert_array_equal(written["poisson"], want)
+    assert np.any(written["paste"] != written["poisson"])

@@ -161,8 +161,9 @@ def run(args) -> int:
                                         output_dir=args.output_dir, zoom=args.zoom)
         written += [str(flow_grid)] if flow_grid else []
     where = ", ".join(written) or "nowhere (no output)"
+    blend = " --blend poisson" if inpainter.blend == "poisson" else ""
     print(f"{len(images)} image(s) x {args.num_samples} samples from {inpainter.source} "
-          f"(seed {seed}; --seed {seed} reproduces them) -> {where}")
+          f"(seed {seed}; --seed {seed}{blend} reproduces them) -> {where}")
     return 0
 
 

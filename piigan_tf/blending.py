@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-#: The compositing rules, the reference's first.
+#: The compositing rules, the reference's first (``piigan_tf.config.BLENDS``
+#: lists them too, for the ``BLEND`` key, without importing TensorFlow).
 BLENDS = ("paste", "poisson")
 DEFAULT_BLEND = "paste"
 #: Conjugate gradients stop for an image and channel once the residual's norm

@@ -17,6 +17,9 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "setting.yml"
+#: The compositing rules (``piigan_tf.blending.BLENDS``; listed here because
+#: that module imports TensorFlow).
+BLENDS = ("paste", "poisson")
 
 
 class ConfigError(ValueError):
@@ -45,6 +48,9 @@ class Config:
     # model
     PADDING: str = "SAME"
     EXTRACTOR_ACTIVATION: str = "elu"
+    # inference: how completions join the known pixels (piigan_tf.blending;
+    # training always pastes, as the reference does)
+    BLEND: str = "paste"
     # losses
     GAN: str = "wgan_gp"
     GAN_LOSS_ALPHA: float = 0.001
@@ -123,6 +129,8 @@ class Config:
         if self.EXTRACTOR_ACTIVATION not in ("elu", "leaky_relu"):
             raise ConfigError(
                 f"EXTRACTOR_ACTIVATION must be 'elu' or 'leaky_relu', got {self.EXTRACTOR_ACTIVATION!r}")
+        if self.BLEND not in BLENDS:
+            raise ConfigError(f"BLEND must be one of {', '.join(BLENDS)}; got {self.BLEND!r}")
         if self.GAN != "wgan_gp":
             raise ConfigError(f"GAN: only 'wgan_gp' (the reference's choice) is implemented, got {self.GAN!r}")
         if self.PADDING != "SAME":

@@ -71,7 +71,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
             else the shipped pretrained model
             (:func:`piigan_tf.loading.default_model_dir`).
         blend: how completions join the known pixels
-            (:data:`piigan_tf.blending.BLENDS`); None: paste, or a SavedModel's own.
+            (:data:`piigan_tf.blending.BLENDS`); None: the model's own.
 
     Returns:
         ``(inpainter, note)``: the :class:`~piigan_tf.inference.Inpainter` (None
@@ -98,7 +98,7 @@ def load_model(checkpoint_dir: str | os.PathLike | None = None,
                           f"pretrained model in `{shipped}/`). Train one with "
                           f"`{TRAIN_HINT}` (a few minutes on a CPU), then restart the demo, "
                           "or start it with `--checkpoint_dir DIR` / `--saved_model DIR`.")
-        inpainter = Inpainter.from_checkpoint(found, blend=blend or "paste")
+        inpainter = Inpainter.from_checkpoint(found, blend=blend)
     return inpainter, model_note(inpainter)
 
 
@@ -331,11 +331,11 @@ class ModelShelf:
             (inpainter None when there is none).
         folders: label → shipped model folder, offered next to it.
         blend: how the models loaded here join completions to the known
-            pixels (:data:`piigan_tf.blending.BLENDS`).
+            pixels (:data:`piigan_tf.blending.BLENDS`); None: each model's own.
     """
 
     def __init__(self, first: tuple[str, Any], folders: dict[str, Path] | None = None,
-                 blend: str = "paste"):
+                 blend: str | None = None):
         label, inpainter = first
         self.blend = blend
         self._loaded = {label: inpainter} if inpainter is not None else {}
@@ -345,8 +345,10 @@ class ModelShelf:
         self.default = label if inpainter is not None else next(iter(self._folders), None)
 
     @classmethod
-    def with_shipped(cls, inpainter, root: str | os.PathLike | None = None) -> "ModelShelf":
-        """The demo's model plus every shipped model folder (``pretrained/*``)."""
+    def with_shipped(cls, inpainter, root: str | os.PathLike | None = None,
+                     blend: str | None = None) -> "ModelShelf":
+        """The demo's model plus every shipped model folder (``pretrained/*``), the
+        latter loaded with ``blend`` (None: each model's own)."""
         from piigan_tf import loading
 
         folders = {}
@@ -358,7 +360,7 @@ class ModelShelf:
         label = _display_path(source) if source is not None else ""
         if inpainter is not None and label in folders:
             folders.pop(label)  # started from a shipped folder: offered once
-        return cls((label, inpainter), folders, blend=getattr(inpainter, "blend", "paste"))
+        return cls((label, inpainter), folders, blend=blend)
 
     @property
     def labels(self) -> list[str]:
@@ -457,7 +459,8 @@ def _readable_upload_errors(editor):
 
 
 def build_app(inpainter, note: str, outputs: Outputs | None = None,
-              examples_dir: str | os.PathLike | None = None, shelf: ModelShelf | None = None):
+              examples_dir: str | os.PathLike | None = None, shelf: ModelShelf | None = None,
+              blend: str | None = None):
     """The Gradio page around ``inpainter`` (None: a page that says how to train).
 
     The button's endpoint is ``/inpaint``: inputs ``(editor value, hole,
@@ -466,13 +469,14 @@ def build_app(inpainter, note: str, outputs: Outputs | None = None,
     (``inpainter`` for API calls). ``/open_file`` loads any uploaded file
     into the editor (with a message for files that are not images).
     ``shelf``: the models of the menu (default: ``inpainter`` and every
-    shipped model folder, :meth:`ModelShelf.with_shipped`).
+    shipped model folder, :meth:`ModelShelf.with_shipped`, loaded with
+    ``blend``: None for each model's own).
     """
     import gradio as gr
 
     outputs = outputs or Outputs()
     examples_dir = Path(examples_dir) if examples_dir else outputs.root / "examples"
-    shelf = shelf if shelf is not None else ModelShelf.with_shipped(inpainter)
+    shelf = shelf if shelf is not None else ModelShelf.with_shipped(inpainter, blend=blend)
 
     def examples_of(label):
         model = shelf.get(label) if label is not None else inpainter

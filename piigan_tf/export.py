@@ -47,7 +47,7 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                        generator=None, config=None, version: int | None = None,
                        max_samples: int = MAX_SAMPLES, window: int | None = None,
                        max_memory: float | None = MAX_REQUEST_MEMORY,
-                       blend: str = DEFAULT_BLEND,
+                       blend: str | None = None,
                        checkpoint_root: str | os.PathLike = "checkpoints") -> Path:
     """Writes a versioned SavedModel that TF Serving loads as is.
 
@@ -69,7 +69,8 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
             large to decode is refused before decoding (None: no limit).
         blend: how generated pixels join the known ones
             (:data:`piigan_tf.blending.BLENDS`), part of the graph; written
-            to ``windows.json`` too.
+            to ``windows.json`` too. None: the config's ``BLEND`` (paste
+            without a config).
 
     Returns:
         The version folder.
@@ -92,6 +93,8 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                 raise CheckpointNotFoundError(no_checkpoint_message(f"{checkpoint_root}/"))
         generator, config, path = load_generator(checkpoint_dir)
         log.info("exporting %s", path)
+    if blend is None:
+        blend = config.BLEND if config is not None else DEFAULT_BLEND
     module = InpaintingModule(generator, max_samples=max_samples,
                               train_hw=config.img_hw if config is not None else None,
                               window=window, max_memory=max_memory, blend=blend)

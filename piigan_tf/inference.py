@@ -215,7 +215,7 @@ class Inpainter:
     @classmethod
     def from_checkpoint(cls, checkpoint_dir: str | os.PathLike | None = None,
                         root: str | os.PathLike = "checkpoints",
-                        blend: str = DEFAULT_BLEND) -> "Inpainter":
+                        blend: str | None = None) -> "Inpainter":
         """Loads the generator of a training run.
 
         Args:
@@ -226,7 +226,8 @@ class Inpainter:
                 under ``root``, else the shipped model (:func:`default_model_dir`).
             root: where to look when ``checkpoint_dir`` is None.
             blend: how generated pixels join the known ones: ``"paste"``
-                (the reference's rule) or ``"poisson"`` (:mod:`piigan_tf.blending`).
+                (the reference's rule) or ``"poisson"`` (:mod:`piigan_tf.blending`);
+                None: the model's own (its config's ``BLEND``).
 
         Raises:
             CheckpointNotFoundError: nothing to load (the message says how to train).
@@ -235,18 +236,22 @@ class Inpainter:
             checkpoint_dir = default_model_dir(root)
             if checkpoint_dir is None:
                 raise CheckpointNotFoundError(no_checkpoint_message(f"{root}/"))
-        check_blend(blend)  # before loading anything
+        if blend is not None:
+            check_blend(blend)  # before loading anything
         generator, config, path = load_generator(checkpoint_dir)
         return cls.from_generator(generator, config=config, source=path, blend=blend)
 
     @classmethod
     def from_generator(cls, generator, config=None, source: str = "",
-                       blend: str = DEFAULT_BLEND) -> "Inpainter":
+                       blend: str | None = None) -> "Inpainter":
         """Wraps a built generator (e.g. the one being trained) in the sampling API.
 
         The generator's weights are read when sampling, so later updates of
-        them (training steps) show in later samples.
+        them (training steps) show in later samples. ``blend`` None: the
+        config's ``BLEND`` (paste without a config).
         """
+        if blend is None:
+            blend = config.BLEND if config is not None else DEFAULT_BLEND
         # No num_samples cap in-process (the exported model has one): max_pixels
         # and max_memory bound a call, checked before it runs.
         module = InpaintingModule(generator, max_samples=None,

@@ -123,10 +123,13 @@ def test_check_blend_names_the_choices():
 def test_cli_offers_exactly_the_blends():
     from piigan_tf.cli import demo, evaluate, export, sample
 
+    from piigan_tf import config
+
+    assert config.BLENDS == BLENDS  # the config's BLEND key takes the same
     for module in (sample, evaluate, export, demo):
         actions = {a.dest: a for a in module.build_parser()._actions}
         assert tuple(actions["blend"].choices) == BLENDS
-        assert actions["blend"].default is None  # paste, or a SavedModel's own
+        assert actions["blend"].default is None  # the model's own
 
 
 # ------------------------------------------------------------- the product
@@ -246,8 +249,11 @@ def test_demo_serves_every_model_with_the_chosen_blend(checkpoint, tmp_path):
     assert "poisson" not in demo.load_model(checkpoint)[1]
     shipped = tmp_path / "pretrained"
     pretrained.make_model_folder(checkpoint, shipped / "other")
-    shelf = demo.ModelShelf.with_shipped(inpainter, root=shipped)
+    shelf = demo.ModelShelf.with_shipped(inpainter, root=shipped, blend="poisson")
     assert shelf.get(str(shipped / "other")).blend == "poisson"
+    # Without --blend every model keeps its own (this one's config says paste).
+    shelf = demo.ModelShelf.with_shipped(inpainter, root=shipped)
+    assert shelf.get(str(shipped / "other")).blend == "paste"
     images, masks = smooth_inputs()
     result = demo.complete(inpainter, images[0], masks[0, ..., 0] > 0, "painted", 2, 3,
                            demo.Outputs(tmp_path / "out"))
@@ -306,3 +312,23 @@ def test_test_py_blends_and_says_how_to_reproduce(checkpoint, tmp_path, capsys):
         images[0], masks[0], num_samples=2, seed=4)[0, 1]  # sample01: the second
     np.testing.assert_array_equal(written["poisson"], want)
     assert np.any(written["paste"] != written["poisson"])
+
+
+def test_a_model_folder_names_its_own_blend(checkpoint, tmp_path):
+    import shutil
+
+    from piigan_tf.config import ConfigError, load_config
+    from piigan_tf.export import export_saved_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(checkpoint, folder)
+    config_file = folder / "config.yml"
+    assert load_config(config_file).BLEND == "paste"  # the default: the reference's rule
+    config_file.write_text(config_file.read_text() + "BLEND: poisson\n")
+    assert Inpainter.from_checkpoint(folder).blend == "poisson"
+    assert Inpainter.from_checkpoint(folder, blend="paste").blend == "paste"  # asked for
+    exported = export_saved_model(tmp_path / "export", folder)
+    assert Inpainter.from_saved_model(exported).blend == "poisson"
+    config_file.write_text(config_file.read_text().replace("BLEND: poisson", "BLEND: smooth"))
+    with pytest.raises(ConfigError, match="BLEND must be one of paste, poisson"):
+        load_config(config_file)

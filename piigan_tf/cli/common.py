@@ -46,13 +46,15 @@ def add_model_source(parser: argparse.ArgumentParser, checkpoint_help: str,
 
 def add_blend(parser: argparse.ArgumentParser, what: str = "completions",
               saved_model: bool = True) -> None:
-    """``--blend {paste,poisson}`` (default None: paste, or a SavedModel's own)."""
-    # Listed here, not imported: piigan_tf.blending imports TensorFlow.
-    parser.add_argument("--blend", choices=("paste", "poisson"), default=None,
+    """``--blend {paste,poisson}`` (default None: the model's own)."""
+    from piigan_tf.config import BLENDS
+
+    parser.add_argument("--blend", choices=BLENDS, default=None,
                         help=f"how the {what} join the known pixels: paste (the reference's "
-                             "rule, the default) or poisson (gradient-domain: the fill keeps "
-                             "its texture and meets the known pixels at the hole's border, no "
-                             "seam; docs/blending.md)"
+                             "rule) or poisson (gradient-domain: the fill keeps its texture "
+                             "and meets the known pixels at the hole's border, no seam; "
+                             "docs/blending.md); default: the model's own, its config's "
+                             "BLEND (paste unless the model folder says otherwise)"
                              + ("; with --saved_model the one it was exported with"
                                 if saved_model else ""))
 
@@ -68,7 +70,7 @@ def load_inpainter(args):
 
     if getattr(args, "saved_model", None):
         return Inpainter.from_saved_model(args.saved_model, blend=args.blend)
-    return Inpainter.from_checkpoint(args.checkpoint_dir, blend=args.blend or "paste")
+    return Inpainter.from_checkpoint(args.checkpoint_dir, blend=args.blend)
 
 
 def load_tensorflow(verbose: bool = False) -> None:

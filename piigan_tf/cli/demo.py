@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     # SIGTERM ends the server like Ctrl-C does, so the temporary PNG folder is removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     outputs = demo.Outputs(args.output_dir)
-    app = demo.build_app(inpainter, note, outputs)
+    app = demo.build_app(inpainter, note, outputs, blend=args.blend)
     print(f"PiiGAN demo ({note.strip('*')}) on http://{args.host}:{args.port}", flush=True)
     demo.launch(app, host=args.host, port=args.port, allowed_paths=[str(outputs.root)])
     return 0

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     try:
         path = export_saved_model(args.export_dir, args.checkpoint_dir, version=args.version,
                                   max_samples=max_samples, window=args.window,
-                                  max_memory=max_memory or None, blend=args.blend or "paste")
+                                  max_memory=max_memory or None, blend=args.blend)
     except (CheckpointNotFoundError, FileExistsError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """What ``--blend poisson`` costs over ``paste``, against image side and hole size.
 
-The aerial model (``in_training/mauflex128``, or ``--checkpoint_dir``)
+The aerial model (``pretrained/mauflex128``, or ``--checkpoint_dir``)
 completes scikit-image's public-domain ``grass`` texture (tiled to the size)
 with a square hole at its centre, ``--num_samples`` samples (default 10), once
 with each compositing rule; both in this process, alternating, the median of
@@ -37,7 +37,7 @@ def texture(side: int):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint_dir", default=str(ROOT / "in_training" / "mauflex128"))
+    p.add_argument("--checkpoint_dir", default=str(ROOT / "pretrained" / "mauflex128"))
     p.add_argument("--num_samples", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)

@@ -14,7 +14,7 @@ window once (noise seed ``--seed``), and the script prints:
 * how far the raw output is from the real known pixels, by distance from the
   hole's border (grey levels): what a paste leaves as a step.
 
-    python bench/seam_sources.py --checkpoint_dir in_training/mauflex128 --data data/mauflex/val.flist
+    python bench/seam_sources.py --checkpoint_dir pretrained/mauflex128 --data data/mauflex/val.flist
 
     RESULT seam_truth / seam_raw / seam_paste / seam_ring_offset / seam_poisson
     RESULT psnr_hole_paste / psnr_hole_poisson, texture_ratio_paste / _poisson
@@ -31,7 +31,7 @@ import _common
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint_dir", default=str(_common.ROOT / "in_training" / "mauflex128"))
+    p.add_argument("--checkpoint_dir", default=str(_common.ROOT / "pretrained" / "mauflex128"))
     p.add_argument("--data", required=True, help="file list or folder of images")
     p.add_argument("--windows", type=int, default=2,
                    help="windows per image side, evenly spread (2: four windows an image)")

@@ -243,7 +243,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 64x64 box hole with the reference's jitter of 8, its losses and
     # schedule; batch chosen by bench/bench_train.py on 2 CPU cores.
     # Trains on data/mauflex/{train,val}.flist (split by frame: see
-    # in_training/mauflex128/PROVENANCE.md); checkpoints in checkpoints/mauflex128.
+    # pretrained/mauflex128/PROVENANCE.md); checkpoints in checkpoints/mauflex128.
     "mauflex128": dict(DATASET="mauflex", IMG_SHAPES=[128, 128, 3], HEIGHT=64, WIDTH=64,
                        MAX_DELTA_HEIGHT=8, MAX_DELTA_WIDTH=8, RANDOM_CROP=True,
                        BATCH_SIZE=4, MAX_ITERS=20000, TRAIN_SPE=250, VAL_PSTEPS=100,

@@ -6,7 +6,7 @@ Examples:
     python evaluate.py --mask_type free_form --seed 3 --output_dir eval/free_form
     python evaluate.py --masks my_masks/            # mask images, white = hole, used in turn
     python evaluate.py --baselines_only --data photos/
-    python evaluate.py --checkpoint_dir in_training/mauflex128 --crop grid   # 4 windows a tile
+    python evaluate.py --checkpoint_dir pretrained/mauflex128 --crop grid   # 4 windows a tile
 
 Each image is brought to the model's IMG_SHAPES as in training (resized for a
 model trained with RANDOM_CROP false, else a centre crop; --crop grid takes

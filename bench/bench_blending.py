@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _common import ROOT, Timer, configure_env, machine_description
+from _common import ROOT, Timer, configure_env, machine_description, result
 
 configure_env()
 
@@ -67,9 +67,9 @@ def main(argv=None) -> int:
         print(f"{side:5d}^2 hole {hole:3d}: paste {paste:6.2f} s  poisson {poisson:6.2f} s  "
               f"({poisson / paste:.2f}x)", flush=True)
         name = f"blend_{side}_hole_{hole}"
-        print(f"RESULT {name}_paste_s {paste:.3f}")
-        print(f"RESULT {name}_poisson_s {poisson:.3f}")
-        print(f"RESULT {name}_ratio {poisson / paste:.3f}")
+        result(f"{name}_paste_s", paste)
+        result(f"{name}_poisson_s", poisson)
+        result(f"{name}_ratio", poisson / paste)
     return 0
 
 

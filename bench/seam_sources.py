@@ -100,7 +100,7 @@ def main(argv=None) -> int:
 
     print(f"\n{'':32s} {'seam':>6s} {'hole PSNR':>10s} {'texture':>8s}")
     print(f"{'real windows':32s} {seam(truth):6.2f}")
-    print(f"RESULT seam_truth {seam(truth):.3f}")
+    _common.result("seam_truth", seam(truth))
     labels = {"raw": "raw output (nothing pasted)", "paste": "paste (reference)",
               "ring_offset": "paste, ring brightness matched", "poisson": "poisson"}
     for key, label in labels.items():
@@ -108,10 +108,10 @@ def main(argv=None) -> int:
         psnr = float(np.mean(M.psnr(x, truth, masks)))
         ratio = texture_ratio(x)
         print(f"{label:32s} {seam(x):6.2f} {psnr:10.2f} {ratio:8.3f}")
-        print(f"RESULT seam_{key} {seam(x):.3f}")
+        _common.result(f"seam_{key}", seam(x))
         if key != "raw":
-            print(f"RESULT psnr_hole_{key} {psnr:.3f}")
-            print(f"RESULT texture_ratio_{key} {ratio:.3f}")
+            _common.result(f"psnr_hole_{key}", psnr)
+            _common.result(f"texture_ratio_{key}", ratio)
 
     print("\nraw output vs the real known pixels, mean |difference| (grey levels) by distance "
           "from the hole's border:")
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         if band.any():
             print(f"  {d:2d} px: {error[band].mean():6.2f}")
             if d in (1, 20):
-                print(f"RESULT known_error_d{d} {error[band].mean():.3f}")
+                _common.result(f"known_error_d{d}", float(error[band].mean()))
     print(f"mean |ring brightness offset| {np.abs(offsets).mean():.2f} grey levels")
     return 0
 

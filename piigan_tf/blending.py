@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-#: The compositing rules, the reference's first (``piigan_tf.config.BLENDS``
-#: lists them too, for the ``BLEND`` key, without importing TensorFlow).
-BLENDS = ("paste", "poisson")
+from piigan_tf.config import BLENDS  # noqa: F401  (the rules, the reference's first)
+
 DEFAULT_BLEND = "paste"
 #: Conjugate gradients stop for an image and channel once the residual's norm
 #: is below this fraction of the right-hand side's.

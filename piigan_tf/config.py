@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "setting.yml"
-#: The compositing rules (``piigan_tf.blending.BLENDS``; listed here because
-#: that module imports TensorFlow).
+#: The compositing rules of ``piigan_tf.blending`` (the ``BLEND`` key), kept
+#: here so that configs and command lines name them without TensorFlow.
 BLENDS = ("paste", "poisson")
 
 

@@ -39,6 +39,14 @@ def check_blend(blend: str) -> str:
     return blend
 
 
+def model_blend(blend: str | None, config=None) -> str:
+    """The rule a model uses: ``blend`` when given, else its config's ``BLEND``
+    (paste without a config). ValueError for an unknown rule."""
+    if blend is None:
+        blend = config.BLEND if config is not None else DEFAULT_BLEND
+    return check_blend(blend)
+
+
 def _neighbour_sum(v: tf.Tensor) -> tf.Tensor:
     """Sum of the 4 neighbours of each pixel, 0 beyond the image's edge."""
     p = tf.pad(v, [[0, 0], [1, 1], [1, 1], [0, 0]])

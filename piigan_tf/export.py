@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from piigan_tf.blending import DEFAULT_BLEND
+from piigan_tf.blending import model_blend
 from piigan_tf.loading import (CheckpointNotFoundError, default_model_dir, load_generator,
                                no_checkpoint_message)
 from piigan_tf.serving import (MAX_SAMPLES, PYTHON_OPS, InpaintingModule,  # noqa: F401
@@ -93,11 +93,10 @@ def export_saved_model(export_dir: str | os.PathLike = "export/piigan",
                 raise CheckpointNotFoundError(no_checkpoint_message(f"{checkpoint_root}/"))
         generator, config, path = load_generator(checkpoint_dir)
         log.info("exporting %s", path)
-    if blend is None:
-        blend = config.BLEND if config is not None else DEFAULT_BLEND
     module = InpaintingModule(generator, max_samples=max_samples,
                               train_hw=config.img_hw if config is not None else None,
-                              window=window, max_memory=max_memory, blend=blend)
+                              window=window, max_memory=max_memory,
+                              blend=model_blend(blend, config))
     signatures = module.signatures()
     # Write next to the target and rename: TF Serving polls export_dir and
     # must never see a half-written version.

@@ -53,7 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 from piigan_tf import serving
-from piigan_tf.blending import DEFAULT_BLEND, check_blend
+from piigan_tf.blending import DEFAULT_BLEND, check_blend, model_blend
 from piigan_tf.loading import (CheckpointNotFoundError, default_model_dir, load_generator,
                                no_checkpoint_message, resolve_saved_model)
 # Kept importable from here: the reference test.py's mask and the graph functions.
@@ -250,8 +250,7 @@ class Inpainter:
         them (training steps) show in later samples. ``blend`` None: the
         config's ``BLEND`` (paste without a config).
         """
-        if blend is None:
-            blend = config.BLEND if config is not None else DEFAULT_BLEND
+        blend = model_blend(blend, config)
         # No num_samples cap in-process (the exported model has one): max_pixels
         # and max_memory bound a call, checked before it runs.
         module = InpaintingModule(generator, max_samples=None,
